@@ -1,0 +1,361 @@
+//! The wire types of protocol v1. See docs/api.md for the routes that carry them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A referral from a GP practice, as assigned to one consultant.
+///
+/// `version` increases whenever the GP practice or the service changes the referral; an outcome
+/// is signed against one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referral {
+    pub id: String,
+    pub version: u64,
+    pub patient: Patient,
+    pub practice: GpPractice,
+    pub referrer: Referrer,
+    pub received_at: DateTime<Utc>,
+    pub urgency: Urgency,
+    pub clinical: ClinicalDetails,
+    pub consent: Consent,
+    pub photos: Vec<PhotoMeta>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patient {
+    pub name: String,
+    /// Ten digits, kept as a string (never a number: leading zeros and JSON precision).
+    pub nhs_number: String,
+    pub date_of_birth: NaiveDate,
+    pub sex: Sex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Female,
+    Male,
+    Other,
+    NotKnown,
+}
+
+/// The referring GP practice. `nation` decides which bank holidays count as non-working days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpPractice {
+    /// ODS code of the practice, e.g. "Y00001" (synthetic in the demo).
+    pub ods_code: String,
+    pub name: String,
+    pub nation: Nation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Nation {
+    England,
+    Wales,
+    Scotland,
+    NorthernIreland,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referrer {
+    pub name: String,
+    /// e.g. "GP", "Advanced Nurse Practitioner".
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    Routine,
+    Urgent,
+    /// Suspected cancer: the two-week-wait pathway.
+    TwoWeekWait,
+}
+
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Routine => "routine",
+            Urgency::Urgent => "urgent",
+            Urgency::TwoWeekWait => "two_week_wait",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClinicalDetails {
+    /// The GP's question to the consultant.
+    pub question: String,
+    pub history: String,
+    /// How long the problem has been present, in the GP's words ("3 months").
+    pub duration: String,
+    pub medications: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub given: bool,
+    pub recorded_at: Option<DateTime<Utc>>,
+    /// Who recorded consent (name and role at the practice).
+    pub recorded_by: Option<String>,
+}
+
+/// Metadata of one photograph. The bytes are fetched separately by `content_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoMeta {
+    /// Lower-case hex SHA-256 of the photo's bytes. The client verifies it before use.
+    pub content_id: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Pixel dimensions as stored (before any EXIF orientation is applied).
+    pub width: u32,
+    pub height: u32,
+    /// "image/jpeg" or "image/png".
+    pub media_type: String,
+    pub captured_at: DateTime<Utc>,
+    pub view: PhotoView,
+    /// Free text, e.g. "left forearm, extensor surface".
+    pub body_site: String,
+    pub source: PhotoSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoView {
+    Overview,
+    CloseUp,
+    Dermoscopic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoSource {
+    GpPractice,
+    /// Uploaded by the patient through the secure link from home.
+    PatientLink,
+}
+
+/// Largest photo a client must accept; anything larger is refused before it is read.
+pub const MAX_PHOTO_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Returns true if `content_id` has the shape of a content id (64 lower-case hex digits).
+/// Only such strings ever become part of a URL or a cache key.
+pub fn is_content_id(content_id: &str) -> bool {
+    content_id.len() == 64 && content_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Change feed: GET /v1/feed?cursor=..&limit=..
+
+/// One page of the consultant's change feed, oldest change first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedPage {
+    pub changes: Vec<Change>,
+    /// Pass back as `cursor` to get the changes after this page. Opaque to clients.
+    pub next_cursor: String,
+    /// True if more changes are waiting after `next_cursor`.
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// The referral is (still) assigned to this consultant; this is its latest version.
+    Upsert { referral: Referral },
+    /// The referral is no longer this consultant's to answer.
+    Removed { referral_id: String, reason: RemovalReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalReason {
+    Withdrawn,
+    Reassigned,
+}
+
+/// Default and maximum page size of the change feed.
+pub const FEED_PAGE_DEFAULT: u32 = 50;
+pub const FEED_PAGE_MAX: u32 = 200;
+
+// ---------------------------------------------------------------------------------------------
+// Enrolment: POST /v1/enrol
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    /// One-time code issued by the service to the consultant.
+    pub enrolment_code: String,
+    /// Human-readable device name ("Derm Desk on laptop").
+    pub device_name: String,
+    /// The device's Ed25519 public key, base64url without padding (32 bytes).
+    pub public_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    pub device_id: String,
+    /// Bearer token for every later request. A secret: clients keep it in the OS keychain.
+    pub device_token: String,
+    /// JWK thumbprint of the registered key; outcomes name it as `kid`.
+    pub key_id: String,
+    pub consultant: Consultant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consultant {
+    pub id: String,
+    pub display_name: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outcomes: POST /v1/outcomes
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    /// A treatment plan the GP manages in the practice.
+    GpTreatmentPlan,
+    /// A face-to-face appointment with the specialist dermatology service.
+    FaceToFace,
+    /// Ask the referrer for more information or better photographs.
+    RequestMoreInformation,
+}
+
+impl OutcomeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::GpTreatmentPlan => "gp_treatment_plan",
+            OutcomeKind::FaceToFace => "face_to_face",
+            OutcomeKind::RequestMoreInformation => "request_more_information",
+        }
+    }
+}
+
+/// What the consultant decided, as written on the form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub kind: OutcomeKind,
+    /// Required for, and only for, `face_to_face`.
+    pub appointment_urgency: Option<Urgency>,
+    pub diagnosis: String,
+    pub plan: String,
+}
+
+/// Why an outcome cannot be signed as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutcomeProblem {
+    #[error("a face-to-face outcome needs an appointment urgency")]
+    MissingAppointmentUrgency,
+    #[error("only a face-to-face outcome has an appointment urgency")]
+    UnexpectedAppointmentUrgency,
+    #[error("the plan is empty: write what the GP practice should do")]
+    EmptyPlan,
+    #[error("{field} is longer than {max} characters")]
+    TooLong { field: &'static str, max: usize },
+}
+
+/// Longest diagnosis or plan text accepted (characters).
+pub const MAX_OUTCOME_TEXT: usize = 20_000;
+
+impl Outcome {
+    /// Checks the outcome's own shape. Clinical governance rules live in the app's core.
+    pub fn check(&self) -> Result<(), OutcomeProblem> {
+        match (self.kind, self.appointment_urgency) {
+            (OutcomeKind::FaceToFace, None) => return Err(OutcomeProblem::MissingAppointmentUrgency),
+            (OutcomeKind::GpTreatmentPlan | OutcomeKind::RequestMoreInformation, Some(_)) => {
+                return Err(OutcomeProblem::UnexpectedAppointmentUrgency)
+            }
+            _ => {}
+        }
+        if self.plan.trim().is_empty() {
+            return Err(OutcomeProblem::EmptyPlan);
+        }
+        for (field, text) in [("diagnosis", &self.diagnosis), ("plan", &self.plan)] {
+            if text.chars().count() > MAX_OUTCOME_TEXT {
+                return Err(OutcomeProblem::TooLong { field, max: MAX_OUTCOME_TEXT });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything the consultant's signature covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomePayload {
+    /// Chosen by the client (UUID v4); the idempotency key of submission.
+    pub outcome_id: String,
+    pub referral_id: String,
+    /// The referral version the consultant reviewed.
+    pub referral_version: u64,
+    pub consultant_id: String,
+    pub device_id: String,
+    /// JWK thumbprint of the signing key; equals the JWS header's `kid`.
+    pub key_id: String,
+    pub signed_at: DateTime<Utc>,
+    pub outcome: Outcome,
+}
+
+/// The outcome as submitted: the payload and a detached compact JWS over its canonical JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedOutcome {
+    pub payload: OutcomePayload,
+    /// `BASE64URL(header)..BASE64URL(signature)` (RFC 7515 appendix F: payload detached).
+    pub jws: String,
+}
+
+/// The hub's answer to an accepted outcome (first time or a repeat of the same outcome id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeReceipt {
+    pub outcome_id: String,
+    /// Lower-case hex SHA-256 of the canonical payload the hub verified.
+    pub payload_sha256: String,
+    pub received_at: DateTime<Utc>,
+    /// False when this outcome id had already been received: nothing new was recorded.
+    pub first_receipt: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// Body of every non-2xx response. Clients branch on `code`, never on `message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// For `referral_changed`: the referral's current version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the request is malformed.
+    BadRequest,
+    /// 401: missing, unknown or revoked device token.
+    Unauthorized,
+    /// 403: the enrolment code is unknown or already used.
+    EnrolmentRefused,
+    /// 404
+    NotFound,
+    /// 409: the referral was withdrawn.
+    ReferralWithdrawn,
+    /// 409: the referral was reassigned to another consultant.
+    ReferralReassigned,
+    /// 409: another outcome was already accepted for this referral.
+    AlreadyDecided,
+    /// 409: the referral changed after the consultant signed; see `current_version`.
+    ReferralChanged,
+    /// 409: the same outcome id was used for a different payload.
+    OutcomeIdReused,
+    /// 422: the signature does not verify against the device's enrolled key.
+    BadSignature,
+    /// 422: the outcome is not well-formed.
+    InvalidOutcome,
+    /// 413
+    TooLarge,
+    /// 429
+    RateLimited,
+    /// 5xx
+    Internal,
+}
