@@ -1,1 +1,24 @@
-//! placeholder
+//! Derm Desk's engine: the encrypted local cache, sync with the hub, the outcome outbox,
+//! signing and the keychain. It knows nothing of Tauri: the desktop shell is one caller, the
+//! integration tests and the fault harness are others.
+//!
+//! Which modules may touch what:
+//! - [`cache`]: the SQLCipher database (disk). The only module that runs SQL.
+//! - [`secrets`]: the OS keychain.
+//! - [`client`]: the network (the hub's HTTP API).
+//! - [`engine`]: tokio tasks that drive client + cache.
+//! - [`plan`], [`deadline`], [`views`]: pure; no I/O at all.
+
+pub mod cache;
+pub mod client;
+pub mod deadline;
+pub mod desk;
+pub mod engine;
+mod error;
+pub mod plan;
+pub mod secrets;
+pub mod verify;
+pub mod views;
+
+pub use desk::{Desk, DeskConfig};
+pub use error::{CoreError, ErrorKind};

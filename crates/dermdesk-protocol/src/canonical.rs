@@ -92,7 +92,10 @@ mod tests {
 
     #[test]
     fn sorts_members_recursively_and_drops_whitespace() {
-        check(json!({"b": 1, "a": {"z": [true, null], "y": "x"}}), r#"{"a":{"y":"x","z":[true,null]},"b":1}"#);
+        check(
+            json!({"b": 1, "a": {"z": [true, null], "y": "x"}}),
+            r#"{"a":{"y":"x","z":[true,null]},"b":1}"#,
+        );
     }
 
     #[test]

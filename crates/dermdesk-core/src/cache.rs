@@ -1,0 +1,535 @@
+//! The encrypted local cache: one SQLCipher database holding referrals, photos (as blobs, so
+//! they are encrypted like everything else), the outbox of signed outcomes and sync state.
+//!
+//! This is the only module that runs SQL. Every multi-row change is one transaction, so a
+//! crash leaves either the old state or the new one.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use dermdesk_protocol::{OutcomeReceipt, Referral, RemovalReason, SignedOutcome};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use zeroize::Zeroizing;
+
+use crate::plan::{CacheOp, LocalReferral, OutboxState};
+use crate::CoreError;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+/// Never edit a released step: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: first schema.
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE referral (
+        id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        urgency_rank INTEGER NOT NULL,
+        received_at TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        opened_at TEXT,
+        removed_reason TEXT,
+        synced_at TEXT NOT NULL
+     );
+     CREATE INDEX referral_worklist ON referral (urgency_rank DESC, due_at);
+     CREATE TABLE referral_photo (
+        referral_id TEXT NOT NULL REFERENCES referral (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        content_id TEXT NOT NULL,
+        PRIMARY KEY (referral_id, position)
+     );
+     CREATE INDEX referral_photo_content ON referral_photo (content_id);
+     CREATE TABLE photo (
+        content_id TEXT PRIMARY KEY,
+        media_type TEXT NOT NULL,
+        bytes BLOB NOT NULL,
+        verified_at TEXT NOT NULL
+     );
+     CREATE TABLE photo_failure (
+        content_id TEXT PRIMARY KEY,
+        attempts INTEGER NOT NULL,
+        problem TEXT NOT NULL
+     );
+     CREATE TABLE outbox (
+        outcome_id TEXT PRIMARY KEY,
+        referral_id TEXT NOT NULL,
+        signed TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        problem TEXT,
+        receipt TEXT,
+        sent_at TEXT
+     );
+     CREATE INDEX outbox_referral ON outbox (referral_id, created_at);",
+];
+
+pub struct Cache {
+    connection: Connection,
+}
+
+/// One outbox row as stored.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub outcome_id: String,
+    pub referral_id: String,
+    pub signed: SignedOutcome,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub problem: Option<String>,
+    pub receipt: Option<OutcomeReceipt>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A referral as the worklist needs it.
+#[derive(Debug, Clone)]
+pub struct CachedReferral {
+    pub referral: Referral,
+    pub due_at: DateTime<Utc>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub removed_reason: Option<RemovalReason>,
+}
+
+impl Cache {
+    /// Opens (creating if needed) the encrypted cache at `path` with a raw 256-bit key.
+    ///
+    /// Refuses to run on an SQLite without SQLCipher (it would silently ignore the key and
+    /// write plaintext), and reports a wrong key as [`CoreError::CacheKeyMissing`]-like failure
+    /// without touching the file.
+    pub fn open(path: &Path, key: &[u8; 32]) -> Result<Cache, CoreError> {
+        let connection = Connection::open(path)?;
+        Self::unlock(connection, key)
+    }
+
+    fn unlock(connection: Connection, key: &[u8; 32]) -> Result<Cache, CoreError> {
+        let cipher_version: Option<String> =
+            connection.query_row("PRAGMA cipher_version", [], |row| row.get(0)).optional()?;
+        if cipher_version.is_none_or(|version| version.is_empty()) {
+            return Err(CoreError::EncryptionUnavailable);
+        }
+        // SQLCipher logs decryption failures to stderr by default; the error is reported to the
+        // caller instead.
+        connection.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+        let key_pragma = Zeroizing::new(format!("x'{}'", hex::encode(key)));
+        // The key must be the first statement on the connection; it is formatted, not bound,
+        // because PRAGMA takes no parameters.
+        connection.execute_batch(&format!("PRAGMA key = \"{}\";", key_pragma.as_str()))?;
+        // First read: a wrong key fails here ("file is not a database").
+        connection
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
+            .map_err(|e| CoreError::Cache(format!("the cache cannot be decrypted with this key ({e})")))?;
+        connection.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA busy_timeout = 5000;",
+        )?;
+        let mut cache = Cache { connection };
+        cache.migrate()?;
+        Ok(cache)
+    }
+
+    fn migrate(&mut self) -> Result<(), CoreError> {
+        let applied: i64 = self.connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+        if applied > MIGRATIONS.len() {
+            return Err(CoreError::Cache(format!(
+                "the cache was written by a newer Derm Desk (schema {applied}); update Derm Desk"
+            )));
+        }
+        for (index, step) in MIGRATIONS.iter().enumerate().skip(applied) {
+            let transaction = self.connection.transaction()?;
+            transaction.execute_batch(step)?;
+            transaction.pragma_update(None, "user_version", (index + 1) as i64)?;
+            transaction.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn integrity_check(&self) -> Result<String, CoreError> {
+        Ok(self.connection.query_row("PRAGMA integrity_check", [], |row| row.get(0))?)
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Meta
+
+    pub fn meta(&self, name: &str) -> Result<Option<String>, CoreError> {
+        Ok(self
+            .connection
+            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |row| row.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, name: &str, value: &str) -> Result<(), CoreError> {
+        set_meta(&self.connection, name, value)
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Referrals
+
+    /// What the sync planner needs to know about every cached referral.
+    pub fn local_referrals(&self) -> Result<Vec<LocalReferral>, CoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT r.id, r.version,
+                    EXISTS (SELECT 1 FROM outbox o WHERE o.referral_id = r.id AND o.state != 'sent')
+             FROM referral r",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(LocalReferral {
+                id: row.get(0)?,
+                version: row.get::<_, i64>(1)? as u64,
+                has_unsent_outcome: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Applies one planned feed page atomically, cursor included.
+    pub fn apply(&mut self, operations: &[CacheOp], now: DateTime<Utc>) -> Result<(), CoreError> {
+        let transaction = self.connection.transaction()?;
+        for operation in operations {
+            apply_op(&transaction, operation, now)?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    pub fn referral(&self, id: &str) -> Result<Option<CachedReferral>, CoreError> {
+        self.connection
+            .query_row(
+                "SELECT body, due_at, opened_at, removed_reason FROM referral WHERE id = ?1",
+                [id],
+                cached_referral,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// All cached referrals, most urgent first, then earliest due.
+    pub fn referrals(&self) -> Result<Vec<CachedReferral>, CoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT body, due_at, opened_at, removed_reason FROM referral
+             ORDER BY urgency_rank DESC, due_at, id",
+        )?;
+        let rows = statement.query_map([], cached_referral)?;
+        rows.map(|row| row?).collect()
+    }
+
+    pub fn mark_opened(&self, id: &str, now: DateTime<Utc>) -> Result<(), CoreError> {
+        self.connection.execute(
+            "UPDATE referral SET opened_at = ?2 WHERE id = ?1 AND opened_at IS NULL",
+            params![id, now.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Photos
+
+    /// Content ids referenced by cached referrals that are not stored yet, with their expected
+    /// size and media type, in worklist order (most urgent referral first).
+    pub fn missing_photos(&self) -> Result<Vec<String>, CoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT rp.content_id FROM referral_photo rp JOIN referral r ON r.id = rp.referral_id
+             WHERE NOT EXISTS (SELECT 1 FROM photo p WHERE p.content_id = rp.content_id)
+             GROUP BY rp.content_id
+             ORDER BY max(r.urgency_rank) DESC, min(r.due_at), min(rp.position)",
+        )?;
+        let rows = statement.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn has_photo(&self, content_id: &str) -> Result<bool, CoreError> {
+        Ok(self
+            .connection
+            .query_row("SELECT 1 FROM photo WHERE content_id = ?1", [content_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Stores a photo whose bytes the caller has verified against its content id.
+    pub fn store_verified_photo(
+        &self,
+        content_id: &str,
+        media_type: &str,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), CoreError> {
+        self.connection.execute(
+            "INSERT OR IGNORE INTO photo (content_id, media_type, bytes, verified_at) VALUES (?1, ?2, ?3, ?4)",
+            params![content_id, media_type, bytes, now.to_rfc3339()],
+        )?;
+        self.connection.execute("DELETE FROM photo_failure WHERE content_id = ?1", [content_id])?;
+        Ok(())
+    }
+
+    pub fn record_photo_failure(&self, content_id: &str, problem: &str) -> Result<u32, CoreError> {
+        Ok(self.connection.query_row(
+            "INSERT INTO photo_failure (content_id, attempts, problem) VALUES (?1, 1, ?2)
+             ON CONFLICT (content_id) DO UPDATE SET attempts = attempts + 1, problem = ?2
+             RETURNING attempts",
+            params![content_id, problem],
+            |row| row.get(0),
+        )?)
+    }
+
+    pub fn photo_failures(&self) -> Result<Vec<(String, u32, String)>, CoreError> {
+        let mut statement =
+            self.connection.prepare("SELECT content_id, attempts, problem FROM photo_failure")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn photo(&self, content_id: &str) -> Result<Option<(String, Vec<u8>)>, CoreError> {
+        Ok(self
+            .connection
+            .query_row("SELECT media_type, bytes FROM photo WHERE content_id = ?1", [content_id], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?)
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Outbox
+
+    /// Queues a signed outcome. The outcome is durable when this returns: this is the moment
+    /// the consultant is told "queued".
+    pub fn queue_outcome(&mut self, signed: &SignedOutcome, now: DateTime<Utc>) -> Result<(), CoreError> {
+        let transaction = self.connection.transaction()?;
+        let pending: bool = transaction.query_row(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE referral_id = ?1 AND state IN ('queued', 'sent'))",
+            [&signed.payload.referral_id],
+            |row| row.get(0),
+        )?;
+        if pending {
+            return Err(CoreError::AlreadySigned);
+        }
+        let body = serde_json::to_string(signed).map_err(|e| CoreError::Signing(e.to_string()))?;
+        transaction.execute(
+            "INSERT INTO outbox (outcome_id, referral_id, signed, state, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?4)",
+            params![signed.payload.outcome_id, signed.payload.referral_id, body, now.to_rfc3339()],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    pub fn outbox(&self) -> Result<Vec<OutboxRow>, CoreError> {
+        self.outbox_where("1 = 1", [])
+    }
+
+    /// The newest outcome signed for a referral.
+    pub fn latest_outcome(&self, referral_id: &str) -> Result<Option<OutboxRow>, CoreError> {
+        Ok(self
+            .outbox_where("referral_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1", [referral_id])?
+            .pop())
+    }
+
+    fn outbox_where<P: rusqlite::Params>(
+        &self,
+        condition: &str,
+        params: P,
+    ) -> Result<Vec<OutboxRow>, CoreError> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT outcome_id, referral_id, signed, state, attempts, next_attempt_at, problem, receipt, sent_at
+             FROM outbox WHERE {condition}"
+        ))?;
+        let rows = statement.query_map(params, |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, u32>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, Option<String>>(6)?,
+                row.get::<_, Option<String>>(7)?,
+                row.get::<_, Option<String>>(8)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (
+                outcome_id,
+                referral_id,
+                signed,
+                state,
+                attempts,
+                next_attempt_at,
+                problem,
+                receipt,
+                sent_at,
+            ) = row?;
+            out.push(OutboxRow {
+                outcome_id,
+                referral_id,
+                signed: decode(&signed)?,
+                state: OutboxState::parse(&state)
+                    .ok_or_else(|| CoreError::Cache(format!("outbox state {state}")))?,
+                attempts,
+                next_attempt_at: parse_time(&next_attempt_at)?,
+                problem,
+                receipt: receipt.as_deref().map(decode).transpose()?,
+                sent_at: sent_at.as_deref().map(parse_time).transpose()?,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn mark_sent(
+        &self,
+        outcome_id: &str,
+        receipt: &OutcomeReceipt,
+        now: DateTime<Utc>,
+    ) -> Result<(), CoreError> {
+        let receipt = serde_json::to_string(receipt).map_err(|e| CoreError::Cache(e.to_string()))?;
+        self.connection.execute(
+            "UPDATE outbox SET state = 'sent', receipt = ?2, sent_at = ?3, problem = NULL WHERE outcome_id = ?1",
+            params![outcome_id, receipt, now.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_outcome_failed(
+        &self,
+        outcome_id: &str,
+        state: OutboxState,
+        problem: &str,
+    ) -> Result<(), CoreError> {
+        self.connection.execute(
+            "UPDATE outbox SET state = ?2, problem = ?3 WHERE outcome_id = ?1",
+            params![outcome_id, state.as_str(), problem],
+        )?;
+        Ok(())
+    }
+
+    pub fn schedule_retry(
+        &self,
+        outcome_id: &str,
+        next_attempt_at: DateTime<Utc>,
+        problem: &str,
+    ) -> Result<(), CoreError> {
+        self.connection.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, problem = ?3 WHERE outcome_id = ?1",
+            params![outcome_id, next_attempt_at.to_rfc3339(), problem],
+        )?;
+        Ok(())
+    }
+
+    pub fn outbox_waiting(&self) -> Result<u32, CoreError> {
+        Ok(self
+            .connection
+            .query_row("SELECT count(*) FROM outbox WHERE state = 'queued'", [], |row| row.get(0))?)
+    }
+}
+
+fn set_meta(connection: &Connection, name: &str, value: &str) -> Result<(), CoreError> {
+    connection.execute(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2",
+        params![name, value],
+    )?;
+    Ok(())
+}
+
+fn apply_op(transaction: &Transaction<'_>, operation: &CacheOp, now: DateTime<Utc>) -> Result<(), CoreError> {
+    match operation {
+        CacheOp::Upsert { referral, due_at } => {
+            let body = serde_json::to_string(referral).map_err(|e| CoreError::Cache(e.to_string()))?;
+            transaction.execute(
+                "INSERT INTO referral (id, version, body, urgency_rank, received_at, due_at, synced_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET version = ?2, body = ?3, urgency_rank = ?4,
+                    received_at = ?5, due_at = ?6, synced_at = ?7, removed_reason = NULL",
+                params![
+                    referral.id,
+                    referral.version as i64,
+                    body,
+                    crate::plan::urgency_rank(referral.urgency),
+                    referral.received_at.to_rfc3339(),
+                    due_at.to_rfc3339(),
+                    now.to_rfc3339()
+                ],
+            )?;
+            transaction.execute("DELETE FROM referral_photo WHERE referral_id = ?1", [&referral.id])?;
+            for (position, photo) in referral.photos.iter().enumerate() {
+                transaction.execute(
+                    "INSERT INTO referral_photo (referral_id, position, content_id) VALUES (?1, ?2, ?3)",
+                    params![referral.id, position as i64, photo.content_id],
+                )?;
+            }
+            delete_orphan_photos(transaction)?;
+        }
+        CacheOp::MarkRemoved { referral_id, reason } => {
+            transaction.execute(
+                "UPDATE referral SET removed_reason = ?2 WHERE id = ?1",
+                params![referral_id, removal_reason_str(*reason)],
+            )?;
+        }
+        CacheOp::Delete { referral_id } => {
+            transaction.execute("DELETE FROM referral WHERE id = ?1", [referral_id])?;
+            delete_orphan_photos(transaction)?;
+        }
+        CacheOp::SetCursor(cursor) => set_meta(transaction, "feed_cursor", cursor)?,
+    }
+    Ok(())
+}
+
+fn delete_orphan_photos(transaction: &Transaction<'_>) -> Result<(), CoreError> {
+    transaction
+        .execute("DELETE FROM photo WHERE content_id NOT IN (SELECT content_id FROM referral_photo)", [])?;
+    transaction.execute(
+        "DELETE FROM photo_failure WHERE content_id NOT IN (SELECT content_id FROM referral_photo)",
+        [],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn removal_reason_str(reason: RemovalReason) -> &'static str {
+    match reason {
+        RemovalReason::Withdrawn => "withdrawn",
+        RemovalReason::Reassigned => "reassigned",
+    }
+}
+
+fn cached_referral(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<CachedReferral, CoreError>> {
+    let body: String = row.get(0)?;
+    let due_at: String = row.get(1)?;
+    let opened_at: Option<String> = row.get(2)?;
+    let removed: Option<String> = row.get(3)?;
+    Ok((|| {
+        Ok(CachedReferral {
+            referral: decode(&body)?,
+            due_at: parse_time(&due_at)?,
+            opened_at: opened_at.as_deref().map(parse_time).transpose()?,
+            removed_reason: match removed.as_deref() {
+                None => None,
+                Some("withdrawn") => Some(RemovalReason::Withdrawn),
+                Some(_) => Some(RemovalReason::Reassigned),
+            },
+        })
+    })())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, CoreError> {
+    serde_json::from_str(text).map_err(|e| CoreError::Cache(format!("unreadable cached record ({e})")))
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, CoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|e| CoreError::Cache(format!("unreadable time in cache ({e})")))
+}
+
+impl Cache {
+    /// Number of verified photos per referral.
+    pub fn photos_ready_by_referral(&self) -> Result<std::collections::HashMap<String, usize>, CoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT rp.referral_id, count(p.content_id) FROM referral_photo rp
+             LEFT JOIN photo p ON p.content_id = rp.content_id GROUP BY rp.referral_id",
+        )?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as usize)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

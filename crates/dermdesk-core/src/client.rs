@@ -1,0 +1,225 @@
+//! The hub's HTTP API, from the consultant's side. The only module that talks to the network.
+//!
+//! Safety rules: https only (plain http only to a loopback address, for the embedded demo and
+//! tests); redirects are never followed (a redirect to another host must not receive the device
+//! token); bodies are size-capped while they stream, never trusted by Content-Length alone.
+
+use std::time::Duration;
+
+use dermdesk_protocol::{
+    ApiError, EnrolRequest, EnrolResponse, FeedPage, SignedOutcome, API_PREFIX, MAX_PHOTO_BYTES,
+};
+use reqwest::{StatusCode, Url};
+
+use crate::plan::PushResult;
+use crate::secrets::Sensitive;
+use crate::CoreError;
+
+/// Largest JSON body accepted from the hub (a feed page of 200 referrals is well under this).
+const MAX_JSON_BYTES: u64 = 8 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct HubClient {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<Sensitive<String>>,
+}
+
+impl std::fmt::Debug for HubClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubClient").field("base", &self.base.as_str()).field("token", &self.token).finish()
+    }
+}
+
+/// Checks a service address: https, or http to a loopback address only.
+pub fn check_service_url(url: &str) -> Result<Url, CoreError> {
+    let parsed = Url::parse(url).map_err(|e| CoreError::BadServiceUrl(format!("{url}: {e}")))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        "http" => Err(CoreError::BadServiceUrl(format!(
+            "{url} is not encrypted; only https addresses are allowed (plain http only to this computer)"
+        ))),
+        other => Err(CoreError::BadServiceUrl(format!("{other}: is not a web address"))),
+    }
+}
+
+impl HubClient {
+    pub fn new(base_url: &str, token: Option<String>) -> Result<HubClient, CoreError> {
+        let base = check_service_url(base_url)?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(30))
+            .user_agent(concat!("DermDesk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CoreError::Protocol(e.to_string()))?;
+        Ok(HubClient { http, base, token: token.map(Sensitive) })
+    }
+
+    fn url(&self, path: &str) -> Url {
+        let mut url = self.base.clone();
+        let prefix = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{prefix}{API_PREFIX}{path}"));
+        url
+    }
+
+    fn authorised(&self, request: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, CoreError> {
+        let token = self.token.as_ref().ok_or(CoreError::NotEnrolled)?;
+        Ok(request.bearer_auth(&token.0))
+    }
+
+    pub async fn health(&self) -> bool {
+        matches!(self.http.get(self.url("/health")).send().await, Ok(r) if r.status().is_success())
+    }
+
+    pub async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, CoreError> {
+        let response = self.http.post(self.url("/enrol")).json(request).send().await.map_err(offline)?;
+        json_body(response).await
+    }
+
+    pub async fn feed(&self, cursor: Option<&str>) -> Result<FeedPage, CoreError> {
+        let mut url = self.url("/feed");
+        if let Some(cursor) = cursor {
+            url.query_pairs_mut().append_pair("cursor", cursor);
+        }
+        let response = self.authorised(self.http.get(url))?.send().await.map_err(offline)?;
+        json_body(response).await
+    }
+
+    /// Downloads a photo, refusing more than `expected_size` bytes whatever the headers say.
+    /// The caller verifies the hash before the photo becomes visible.
+    pub async fn photo(&self, content_id: &str, expected_size: u64) -> Result<Vec<u8>, CoreError> {
+        if !dermdesk_protocol::is_content_id(content_id) {
+            return Err(CoreError::Protocol("malformed photo content id".into()));
+        }
+        let limit = expected_size.min(MAX_PHOTO_BYTES);
+        let request = self.authorised(self.http.get(self.url(&format!("/photos/{content_id}"))))?;
+        let response = request.send().await.map_err(offline)?;
+        if !response.status().is_success() {
+            return Err(error_body(response).await);
+        }
+        read_capped(response, limit).await
+    }
+
+    /// Submits a signed outcome; the outcome id makes a repeat harmless.
+    pub async fn submit(&self, signed: &SignedOutcome) -> PushResult {
+        let request = match self.authorised(self.http.post(self.url("/outcomes")).json(signed)) {
+            Ok(request) => request,
+            Err(error) => return PushResult::Unreachable(error.to_string()),
+        };
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return PushResult::Unreachable(describe(&error)),
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        if status.is_success() {
+            return match json_body(response).await {
+                Ok(receipt) => PushResult::Accepted(receipt),
+                // A cut-off acknowledgement: we cannot know if it arrived, so push again; the
+                // outcome id makes the repeat harmless.
+                Err(error) => PushResult::Unreachable(error.to_string()),
+            };
+        }
+        match error_body(response).await {
+            CoreError::Hub { code, message } => {
+                PushResult::Refused { status: status.as_u16(), code: Some(code), message, retry_after }
+            }
+            CoreError::Offline(problem) => PushResult::Unreachable(problem),
+            other => PushResult::Refused {
+                status: status.as_u16(),
+                code: None,
+                message: other.to_string(),
+                retry_after,
+            },
+        }
+    }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        "could not connect".into()
+    } else {
+        "connection failed".into()
+    }
+}
+
+fn offline(error: reqwest::Error) -> CoreError {
+    CoreError::Offline(describe(&error))
+}
+
+async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, CoreError> {
+    if response.content_length().is_some_and(|length| length > limit) {
+        return Err(CoreError::Protocol(format!("the service offered more than the expected {limit} bytes")));
+    }
+    let mut body = Vec::with_capacity(limit.min(MAX_PHOTO_BYTES) as usize);
+    while let Some(chunk) = response.chunk().await.map_err(offline)? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(CoreError::Protocol(format!(
+                "the service sent more than the expected {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn json_body<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, CoreError> {
+    if !response.status().is_success() {
+        return Err(error_body(response).await);
+    }
+    let body = read_capped(response, MAX_JSON_BYTES).await?;
+    serde_json::from_slice(&body).map_err(|e| CoreError::Protocol(format!("unreadable answer: {e}")))
+}
+
+async fn error_body(response: reqwest::Response) -> CoreError {
+    let status = response.status();
+    let body = match read_capped(response, 64 * 1024).await {
+        Ok(body) => body,
+        Err(error) => return error,
+    };
+    match serde_json::from_slice::<ApiError>(&body) {
+        Ok(error) => CoreError::Hub { code: error.code, message: error.message },
+        Err(_) if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
+            CoreError::Offline(format!("service answered {status}"))
+        }
+        Err(_) => CoreError::Protocol(format!("service answered {status}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback_http_is_accepted() {
+        assert!(check_service_url("https://hub.example.nhs.uk").is_ok());
+        assert!(check_service_url("http://127.0.0.1:8787").is_ok());
+        assert!(check_service_url("http://[::1]:8787").is_ok());
+        assert!(check_service_url("http://localhost:8787").is_ok());
+        assert!(matches!(check_service_url("http://hub.example.nhs.uk"), Err(CoreError::BadServiceUrl(_))));
+        assert!(matches!(check_service_url("ftp://127.0.0.1"), Err(CoreError::BadServiceUrl(_))));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let client = HubClient::new("http://127.0.0.1:1", Some("very-secret-token".into())).unwrap();
+        let printed = format!("{client:?}");
+        assert!(!printed.contains("very-secret-token"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
+}

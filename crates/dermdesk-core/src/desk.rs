@@ -1,0 +1,482 @@
+//! `Desk`: one consultant's desk on this device: the cache, the keychain and the service
+//! enrolment, with the operations the shell offers (worklist, open, sign) and the sync steps
+//! the engine drives (pull the feed, fetch photos, push the outbox).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::Utc;
+use dermdesk_protocol::signature::{encode_public_key, key_id, sign_outcome};
+use dermdesk_protocol::{Consultant, EnrolRequest, Outcome, OutcomePayload, PhotoMeta};
+use ed25519_dalek::SigningKey;
+use rand::rngs::OsRng;
+use rand::RngCore as _;
+use zeroize::Zeroizing;
+
+use crate::cache::Cache;
+use crate::client::{check_service_url, HubClient};
+use crate::plan::{after_push, plan_feed_page, OutboxState, OutboxUpdate};
+use crate::secrets::{SecretStore, CACHE_KEY, DEVICE_SIGNING_KEY, DEVICE_TOKEN};
+use crate::verify::verify_photo;
+use crate::views::{self, OutcomeView, PhotoItem, ReferralView, WorklistRow};
+use crate::CoreError;
+
+/// File name of the encrypted cache inside the data directory.
+pub const CACHE_FILE: &str = "cache.sqlite3";
+
+#[derive(Debug, Clone)]
+pub struct DeskConfig {
+    /// Holds the encrypted cache and nothing else that is patient-identifiable.
+    pub data_dir: PathBuf,
+    pub device_name: String,
+}
+
+/// This device's enrolment with a service.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Enrolment {
+    pub hub_url: String,
+    pub device_id: String,
+    pub key_id: String,
+    pub consultant: Consultant,
+}
+
+pub struct Desk {
+    cache: Mutex<Cache>,
+    secrets: Arc<dyn SecretStore>,
+    config: DeskConfig,
+}
+
+/// What one feed pull changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FeedSummary {
+    pub pages: u32,
+    pub changes: u64,
+}
+
+/// What one round of photo downloads did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PhotoSummary {
+    pub stored: u64,
+    pub bytes: u64,
+    /// Photos refused this round (content id, why); they stay invisible and are retried.
+    pub failed: Vec<(String, String)>,
+}
+
+impl Desk {
+    /// Opens the desk's encrypted cache, creating it (and its key) on first use.
+    ///
+    /// Fails closed: without a keychain nothing is created; with a cache but no key the cache
+    /// is left untouched.
+    pub fn open(config: DeskConfig, secrets: Arc<dyn SecretStore>) -> Result<Desk, CoreError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        restrict_to_owner(&config.data_dir)?;
+        let path = config.data_dir.join(CACHE_FILE);
+        let key = match secrets.get(CACHE_KEY)? {
+            Some(key) => key,
+            None if path.exists() => return Err(CoreError::CacheKeyMissing),
+            None => {
+                let mut key = Zeroizing::new(vec![0u8; 32]);
+                OsRng.fill_bytes(&mut key);
+                secrets.set(CACHE_KEY, &key)?;
+                key
+            }
+        };
+        let key: &[u8; 32] = key
+            .as_slice()
+            .try_into()
+            .map_err(|_| CoreError::Cache("the cache key has the wrong length".into()))?;
+        let cache = Cache::open(&path, key)?;
+        Ok(Desk { cache: Mutex::new(cache), secrets, config })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        // A panic while holding the lock cannot leave the database half-written (transactions),
+        // so the cache stays usable.
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the cache from a blocking thread (for large blobs and many rows).
+    async fn with_cache<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Cache) -> Result<T, CoreError> + Send + 'static,
+    ) -> Result<T, CoreError> {
+        let desk = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&mut desk.cache()))
+            .await
+            .map_err(|e| CoreError::Cache(format!("cache task failed: {e}")))?
+    }
+
+    pub fn integrity_check(&self) -> Result<String, CoreError> {
+        self.cache().integrity_check()
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Enrolment
+
+    pub fn enrolment(&self) -> Result<Option<Enrolment>, CoreError> {
+        let cache = self.cache();
+        let (Some(hub_url), Some(device_id), Some(key_id), Some(consultant)) = (
+            cache.meta("hub_url")?,
+            cache.meta("device_id")?,
+            cache.meta("key_id")?,
+            cache.meta("consultant")?,
+        ) else {
+            return Ok(None);
+        };
+        let consultant = serde_json::from_str(&consultant)
+            .map_err(|e| CoreError::Cache(format!("enrolment record: {e}")))?;
+        Ok(Some(Enrolment { hub_url, device_id, key_id, consultant }))
+    }
+
+    /// Enrols this device with the service using a one-time code: creates the device key in the
+    /// keychain, registers its public half, and keeps the device token in the keychain.
+    pub async fn enrol(&self, hub_url: &str, enrolment_code: &str) -> Result<Enrolment, CoreError> {
+        if let Some(existing) = self.enrolment()? {
+            return Ok(existing);
+        }
+        check_service_url(hub_url)?;
+        let signing_key = SigningKey::generate(&mut OsRng);
+        self.secrets.set(DEVICE_SIGNING_KEY, signing_key.as_bytes())?;
+        let request = EnrolRequest {
+            enrolment_code: enrolment_code.trim().to_owned(),
+            device_name: self.config.device_name.clone(),
+            public_key: encode_public_key(&signing_key.verifying_key()),
+        };
+        let response = HubClient::new(hub_url, None)?.enrol(&request).await?;
+        let local_key_id = key_id(&signing_key.verifying_key());
+        if response.key_id != local_key_id {
+            return Err(CoreError::Protocol("the service registered a different key".into()));
+        }
+        self.secrets.set(DEVICE_TOKEN, response.device_token.as_bytes())?;
+        let consultant =
+            serde_json::to_string(&response.consultant).map_err(|e| CoreError::Cache(e.to_string()))?;
+        {
+            let cache = self.cache();
+            cache.set_meta("device_id", &response.device_id)?;
+            cache.set_meta("key_id", &local_key_id)?;
+            cache.set_meta("consultant", &consultant)?;
+            // Written last: its presence means the enrolment is complete.
+            cache.set_meta("hub_url", hub_url)?;
+        }
+        tracing::info!("device enrolled");
+        Ok(Enrolment {
+            hub_url: hub_url.to_owned(),
+            device_id: response.device_id,
+            key_id: local_key_id,
+            consultant: response.consultant,
+        })
+    }
+
+    /// A client for the enrolled service, with the device token from the keychain.
+    pub fn client(&self) -> Result<HubClient, CoreError> {
+        let enrolment = self.enrolment()?.ok_or(CoreError::NotEnrolled)?;
+        let token = self.secrets.get(DEVICE_TOKEN)?.ok_or(CoreError::NotEnrolled)?;
+        let token = String::from_utf8(token.to_vec()).map_err(|_| CoreError::NotEnrolled)?;
+        HubClient::new(&enrolment.hub_url, Some(token))
+    }
+
+    // ------------------------------------------------------------------------------------
+    // What the consultant sees
+
+    pub fn worklist(&self) -> Result<Vec<WorklistRow>, CoreError> {
+        let cache = self.cache();
+        let referrals = cache.referrals()?;
+        let mut latest: HashMap<String, crate::cache::OutboxRow> = HashMap::new();
+        for row in cache.outbox()? {
+            latest.insert(row.referral_id.clone(), row); // rows come oldest first
+        }
+        let ready = cache.photos_ready_by_referral()?;
+        Ok(referrals
+            .iter()
+            .map(|cached| {
+                let id = &cached.referral.id;
+                views::worklist_row(cached, latest.get(id), ready.get(id).copied().unwrap_or(0))
+            })
+            .collect())
+    }
+
+    /// The referral with its photos and outcome; marks it opened.
+    pub fn open_referral(&self, referral_id: &str) -> Result<ReferralView, CoreError> {
+        let cache = self.cache();
+        let cached =
+            cache.referral(referral_id)?.ok_or_else(|| CoreError::UnknownReferral(referral_id.to_owned()))?;
+        cache.mark_opened(referral_id, Utc::now())?;
+        let mut photos = Vec::with_capacity(cached.referral.photos.len());
+        for meta in &cached.referral.photos {
+            photos.push(PhotoItem {
+                meta: meta.clone(),
+                ready: cache.has_photo(&meta.content_id)?,
+                url: None,
+            });
+        }
+        let outcome = cache.latest_outcome(referral_id)?.as_ref().map(views::outcome_view);
+        Ok(ReferralView {
+            due_at: cached.due_at,
+            removed_reason: cached.removed_reason.map(|r| crate::cache::removal_reason_str(r).to_owned()),
+            referral: cached.referral,
+            photos,
+            outcome,
+        })
+    }
+
+    /// A verified photo's media type and bytes, decrypted in memory only.
+    pub fn photo(&self, content_id: &str) -> Result<Option<(String, Vec<u8>)>, CoreError> {
+        self.cache().photo(content_id)
+    }
+
+    pub fn outbox_waiting(&self) -> Result<u32, CoreError> {
+        self.cache().outbox_waiting()
+    }
+
+    pub fn last_sync_at(&self) -> Result<Option<chrono::DateTime<Utc>>, CoreError> {
+        Ok(self
+            .cache()
+            .meta("last_sync_at")?
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Signing
+
+    /// Signs the outcome with the device key and queues it, in one step: when this returns
+    /// Ok, the signed outcome is durable and will be delivered exactly once.
+    pub fn sign_outcome(&self, referral_id: &str, outcome: Outcome) -> Result<OutcomeView, CoreError> {
+        outcome.check()?;
+        let enrolment = self.enrolment()?.ok_or(CoreError::NotEnrolled)?;
+        let mut cache = self.cache();
+        let cached =
+            cache.referral(referral_id)?.ok_or_else(|| CoreError::UnknownReferral(referral_id.to_owned()))?;
+        if let Some(reason) = cached.removed_reason {
+            return Err(CoreError::ReferralRemoved(crate::cache::removal_reason_str(reason).to_owned()));
+        }
+        let seed = self
+            .secrets
+            .get(DEVICE_SIGNING_KEY)?
+            .ok_or_else(|| CoreError::Signing("the device key is missing from the keychain".into()))?;
+        let seed: &[u8; 32] =
+            seed.as_slice().try_into().map_err(|_| CoreError::Signing("the device key is damaged".into()))?;
+        let key = SigningKey::from_bytes(seed);
+        if key_id(&key.verifying_key()) != enrolment.key_id {
+            return Err(CoreError::Signing(
+                "the keychain holds a different key than the one enrolled".into(),
+            ));
+        }
+        let now = Utc::now();
+        let payload = OutcomePayload {
+            outcome_id: uuid::Uuid::new_v4().to_string(),
+            referral_id: referral_id.to_owned(),
+            referral_version: cached.referral.version,
+            consultant_id: enrolment.consultant.id,
+            device_id: enrolment.device_id,
+            key_id: enrolment.key_id,
+            signed_at: now,
+            outcome,
+        };
+        let signed = sign_outcome(payload, &key).map_err(|e| CoreError::Signing(e.to_string()))?;
+        cache.queue_outcome(&signed, now)?;
+        tracing::info!("outcome signed and queued");
+        let row = cache
+            .latest_outcome(referral_id)?
+            .ok_or_else(|| CoreError::Cache("queued outcome vanished".into()))?;
+        Ok(views::outcome_view(&row))
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Sync steps (driven by the engine)
+
+    /// Pulls the change feed to its end, applying each page atomically with its cursor.
+    pub async fn pull_feed(
+        self: &Arc<Self>,
+        client: &HubClient,
+        mut on_page: impl FnMut(FeedSummary),
+    ) -> Result<FeedSummary, CoreError> {
+        let mut summary = FeedSummary::default();
+        loop {
+            let cursor = self.cache().meta("feed_cursor")?;
+            let page = client.feed(cursor.as_deref()).await?;
+            let has_more = page.has_more;
+            summary.pages += 1;
+            summary.changes += page.changes.len() as u64;
+            self.with_cache(move |cache| {
+                let operations = plan_feed_page(&cache.local_referrals()?, &page);
+                cache.apply(&operations, Utc::now())
+            })
+            .await?;
+            on_page(summary);
+            if !has_more {
+                break;
+            }
+        }
+        self.cache().set_meta("last_feed_at", &Utc::now().to_rfc3339())?;
+        Ok(summary)
+    }
+
+    /// Photos referenced by cached referrals but not yet stored, with their metadata.
+    pub fn missing_photos(&self) -> Result<Vec<PhotoMeta>, CoreError> {
+        let cache = self.cache();
+        let missing = cache.missing_photos()?;
+        let mut metas: HashMap<String, PhotoMeta> = HashMap::new();
+        for cached in cache.referrals()? {
+            for meta in cached.referral.photos {
+                metas.insert(meta.content_id.clone(), meta);
+            }
+        }
+        Ok(missing.into_iter().filter_map(|id| metas.remove(&id)).collect())
+    }
+
+    /// Downloads and verifies one photo; only a verified photo is stored.
+    pub async fn fetch_photo(
+        self: &Arc<Self>,
+        client: &HubClient,
+        meta: PhotoMeta,
+    ) -> Result<Result<u64, String>, CoreError> {
+        let bytes = match client.photo(&meta.content_id, meta.size).await {
+            Ok(bytes) => bytes,
+            Err(error @ CoreError::Offline(_)) => return Err(error),
+            Err(error) => return Ok(Err(self.record_photo_failure(&meta.content_id, &error.to_string())?)),
+        };
+        let verified = {
+            let bytes = bytes;
+            let meta = meta.clone();
+            tokio::task::spawn_blocking(move || verify_photo(&meta, &bytes).map(|()| bytes))
+                .await
+                .map_err(|e| CoreError::Cache(format!("verification task failed: {e}")))?
+        };
+        match verified {
+            Ok(bytes) => {
+                let size = bytes.len() as u64;
+                self.with_cache(move |cache| {
+                    cache.store_verified_photo(&meta.content_id, &meta.media_type, &bytes, Utc::now())
+                })
+                .await?;
+                Ok(Ok(size))
+            }
+            Err(problem) => Ok(Err(self.record_photo_failure(&meta.content_id, &problem.to_string())?)),
+        }
+    }
+
+    fn record_photo_failure(&self, content_id: &str, problem: &str) -> Result<String, CoreError> {
+        let attempts = self.cache().record_photo_failure(content_id, problem)?;
+        tracing::warn!(attempts, "photo refused: {problem}");
+        Ok(problem.to_owned())
+    }
+
+    /// Pushes every queued outcome that is due; returns the referral ids whose outcome changed.
+    pub async fn push_outbox(self: &Arc<Self>, client: &HubClient) -> Result<Vec<String>, CoreError> {
+        let now = Utc::now();
+        let due: Vec<_> = self
+            .cache()
+            .outbox()?
+            .into_iter()
+            .filter(|row| row.state == OutboxState::Queued && row.next_attempt_at <= now)
+            .collect();
+        let mut changed = Vec::new();
+        for row in due {
+            let result = client.submit(&row.signed).await;
+            let update = after_push(result, row.attempts, Utc::now(), rand::random::<f64>());
+            let cache = self.cache();
+            match &update {
+                OutboxUpdate::Sent(receipt) => {
+                    cache.mark_sent(&row.outcome_id, receipt, Utc::now())?;
+                    tracing::info!("outcome delivered");
+                }
+                OutboxUpdate::Failed { state, problem } => {
+                    cache.mark_outcome_failed(&row.outcome_id, *state, problem)?;
+                    tracing::warn!(state = state.as_str(), "outcome not accepted");
+                }
+                OutboxUpdate::RetryAt { at, problem } => {
+                    cache.schedule_retry(&row.outcome_id, *at, problem)?
+                }
+            }
+            if !matches!(update, OutboxUpdate::RetryAt { .. }) {
+                changed.push(row.referral_id.clone());
+            }
+        }
+        Ok(changed)
+    }
+
+    /// When the next queued outcome is due for a retry, if any.
+    pub fn next_outbox_attempt(&self) -> Result<Option<chrono::DateTime<Utc>>, CoreError> {
+        Ok(self
+            .cache()
+            .outbox()?
+            .into_iter()
+            .filter(|r| r.state == OutboxState::Queued)
+            .map(|r| r.next_attempt_at)
+            .min())
+    }
+
+    pub fn record_sync_success(&self) -> Result<(), CoreError> {
+        self.cache().set_meta("last_sync_at", &Utc::now().to_rfc3339())
+    }
+}
+
+#[cfg(unix)]
+fn restrict_to_owner(dir: &Path) -> Result<(), CoreError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_dir: &Path) -> Result<(), CoreError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::MemorySecretStore;
+
+    fn config(dir: &Path) -> DeskConfig {
+        DeskConfig { data_dir: dir.join("desk"), device_name: "test".into() }
+    }
+
+    #[test]
+    fn no_keychain_means_no_cache_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = Arc::new(MemorySecretStore::default());
+        secrets.set_unavailable(true);
+        let error = Desk::open(config(dir.path()), secrets).err().expect("must fail closed");
+        assert!(matches!(error, CoreError::KeychainUnavailable(_)), "{error}");
+        assert!(!dir.path().join("desk").join(CACHE_FILE).exists(), "no cache file may be created");
+    }
+
+    #[test]
+    fn a_cache_whose_key_is_gone_is_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = Arc::new(MemorySecretStore::default());
+        drop(Desk::open(config(dir.path()), secrets.clone()).unwrap());
+        let path = dir.path().join("desk").join(CACHE_FILE);
+        let before = std::fs::read(&path).unwrap();
+        secrets.delete(CACHE_KEY).unwrap();
+        let error = Desk::open(config(dir.path()), secrets).err().expect("must refuse");
+        assert!(matches!(error, CoreError::CacheKeyMissing), "{error}");
+        assert_eq!(std::fs::read(&path).unwrap(), before, "the cache must not be modified");
+    }
+
+    #[test]
+    fn the_cache_is_encrypted_and_a_wrong_key_cannot_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = Arc::new(MemorySecretStore::default());
+        let desk = Desk::open(config(dir.path()), secrets.clone()).unwrap();
+        desk.cache().set_meta("canary", "CANARY-PLAINTEXT-7731").unwrap();
+        drop(desk);
+        let path = dir.path().join("desk").join(CACHE_FILE);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.starts_with(b"SQLite format 3"), "the header of an encrypted database is random");
+        assert!(!bytes.windows(21).any(|w| w == b"CANARY-PLAINTEXT-7731"));
+        let error = Cache::open(&path, &[0x42; 32]).err().expect("wrong key must fail");
+        assert!(error.to_string().contains("cannot be decrypted"), "{error}");
+        // The right key still works afterwards.
+        let desk = Desk::open(config(dir.path()), secrets).unwrap();
+        assert_eq!(desk.cache().meta("canary").unwrap().as_deref(), Some("CANARY-PLAINTEXT-7731"));
+        assert_eq!(desk.integrity_check().unwrap(), "ok");
+    }
+}

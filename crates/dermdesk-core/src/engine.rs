@@ -1,0 +1,240 @@
+//! The background sync engine: a tokio task that syncs at start, periodically, when asked, and
+//! when the service comes back after being unreachable. It publishes a [`SyncStatus`] and
+//! tells the shell when referrals or outcomes changed. It can be shut down at any point: every
+//! step it takes is a committed transaction or nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::client::HubClient;
+use crate::desk::Desk;
+use crate::views::{StatusError, SyncPhase, SyncProgress, SyncStatus};
+use crate::CoreError;
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Time between syncs while online.
+    pub interval: Duration,
+    /// Time between reachability checks while offline (also the fastest outbox retry).
+    pub offline_poll: Duration,
+    pub demo: bool,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            interval: Duration::from_secs(120),
+            offline_poll: Duration::from_secs(10),
+            demo: false,
+        }
+    }
+}
+
+/// Something the shell should refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    ReferralsChanged,
+    OutcomeChanged { referral_id: String },
+}
+
+pub struct Engine {
+    trigger: Arc<Notify>,
+    status: watch::Receiver<SyncStatus>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Engine {
+    /// Starts the engine on the current tokio runtime.
+    pub fn start(
+        desk: Arc<Desk>,
+        settings: EngineSettings,
+        on_event: impl Fn(EngineEvent) + Send + Sync + 'static,
+    ) -> Engine {
+        let trigger = Arc::new(Notify::new());
+        let initial = SyncStatus {
+            demo: settings.demo,
+            consultant: desk.enrolment().ok().flatten().map(|e| e.consultant),
+            outbox_waiting: desk.outbox_waiting().unwrap_or(0),
+            last_sync_at: desk.last_sync_at().ok().flatten(),
+            ..SyncStatus::default()
+        };
+        let (status_sender, status) = watch::channel(initial);
+        let (stop, mut stopped) = watch::channel(false);
+        let worker = Worker { desk, settings, status: status_sender, on_event: Box::new(on_event) };
+        let wake = Arc::clone(&trigger);
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = worker.sync_once() => {}
+                    _ = stopped.changed() => break,
+                }
+                let pause = worker.pause();
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stopped.changed() => break,
+                }
+            }
+            worker.status.send_modify(|s| {
+                s.syncing = false;
+                s.phase = SyncPhase::Idle;
+            });
+        });
+        Engine { trigger, status, stop, task }
+    }
+
+    /// Asks for a sync as soon as possible (coalesces repeated requests).
+    pub fn sync_now(&self) {
+        self.trigger.notify_one();
+    }
+
+    pub fn status(&self) -> watch::Receiver<SyncStatus> {
+        self.status.clone()
+    }
+
+    /// Stops the engine, cancelling any request in flight, and waits for it.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+struct Worker {
+    desk: Arc<Desk>,
+    settings: EngineSettings,
+    status: watch::Sender<SyncStatus>,
+    on_event: Box<dyn Fn(EngineEvent) + Send + Sync>,
+}
+
+impl Worker {
+    fn pause(&self) -> Duration {
+        let status = self.status.borrow();
+        let mut pause =
+            if status.online == Some(true) { self.settings.interval } else { self.settings.offline_poll };
+        // Wake for the next outbox retry.
+        if let Ok(Some(next)) = self.desk.next_outbox_attempt() {
+            let until = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            pause = pause.min(until.max(Duration::from_millis(200)));
+        }
+        pause
+    }
+
+    async fn sync_once(&self) {
+        let client = match self.desk.client() {
+            Ok(client) => client,
+            Err(CoreError::NotEnrolled) => return,
+            Err(error) => return self.report(Err(error)),
+        };
+        self.status.send_modify(|s| {
+            s.syncing = true;
+            s.progress = SyncProgress::default();
+        });
+        let result = self.run(&client).await;
+        self.report(result);
+    }
+
+    async fn run(&self, client: &HubClient) -> Result<(), CoreError> {
+        // Outcomes first: they are the consultant's work and the smallest thing to send.
+        self.push(client).await?;
+
+        self.phase(SyncPhase::Feed);
+        let summary = self
+            .desk
+            .pull_feed(client, |page| {
+                self.status.send_modify(|s| {
+                    s.online = Some(true);
+                    s.progress.referrals_done = page.changes;
+                    s.progress.referrals_total = page.changes;
+                });
+            })
+            .await?;
+        if summary.changes > 0 {
+            (self.on_event)(EngineEvent::ReferralsChanged);
+        }
+
+        self.phase(SyncPhase::Photos);
+        let missing = self.desk.missing_photos()?;
+        let bytes_total = missing.iter().map(|m| m.size).sum();
+        self.status.send_modify(|s| {
+            s.progress.photos_total = missing.len() as u64;
+            s.progress.bytes_total = bytes_total;
+        });
+        let mut failures = Vec::new();
+        for (index, meta) in missing.into_iter().enumerate() {
+            let size = meta.size;
+            let content_id = meta.content_id.clone();
+            if let Err(problem) = self.desk.fetch_photo(client, meta).await? {
+                failures.push((content_id, problem));
+            }
+            self.status.send_modify(|s| {
+                s.progress.photos_done = index as u64 + 1;
+                s.progress.bytes_done += size;
+            });
+            // Let a freshly signed outcome overtake a long photo download.
+            if index % 4 == 3 {
+                self.push(client).await?;
+                self.phase(SyncPhase::Photos);
+                (self.on_event)(EngineEvent::ReferralsChanged);
+            }
+        }
+        (self.on_event)(EngineEvent::ReferralsChanged);
+        self.push(client).await?;
+        self.desk.record_sync_success()?;
+        if !failures.is_empty() {
+            return Err(CoreError::Protocol(format!(
+                "{} photo(s) failed verification and were not kept; they will be downloaded again",
+                failures.len()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn push(&self, client: &HubClient) -> Result<(), CoreError> {
+        self.phase(SyncPhase::Outbox);
+        for referral_id in self.desk.push_outbox(client).await? {
+            (self.on_event)(EngineEvent::OutcomeChanged { referral_id });
+        }
+        let waiting = self.desk.outbox_waiting()?;
+        self.status.send_modify(|s| s.outbox_waiting = waiting);
+        Ok(())
+    }
+
+    fn phase(&self, phase: SyncPhase) {
+        self.status.send_modify(|s| s.phase = phase);
+    }
+
+    fn report(&self, result: Result<(), CoreError>) {
+        let last_sync_at = self.desk.last_sync_at().ok().flatten();
+        let waiting = self.desk.outbox_waiting().ok();
+        let consultant = self.desk.enrolment().ok().flatten().map(|e| e.consultant);
+        self.status.send_modify(|s| {
+            s.syncing = false;
+            s.phase = SyncPhase::Idle;
+            s.last_sync_at = last_sync_at.or(s.last_sync_at);
+            s.consultant = consultant.or(s.consultant.take());
+            if let Some(waiting) = waiting {
+                s.outbox_waiting = waiting;
+            }
+            match &result {
+                Ok(()) => {
+                    s.online = Some(true);
+                    s.last_error = None;
+                }
+                Err(error) => {
+                    if matches!(error, CoreError::Offline(_)) {
+                        s.online = Some(false);
+                    }
+                    s.last_error = Some(StatusError { kind: error.kind(), message: error.to_string() });
+                }
+            }
+        });
+        if let Err(error) = result {
+            tracing::warn!(kind = ?error.kind(), "sync incomplete");
+        }
+    }
+}

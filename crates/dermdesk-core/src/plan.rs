@@ -1,0 +1,313 @@
+//! Sync decisions as pure functions: what to do with a feed page given what the cache holds,
+//! and what to do with an outcome after a push attempt. No I/O here; the engine executes the
+//! plans, and these tests need neither a network nor a database.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dermdesk_protocol::{Change, ErrorCode, FeedPage, OutcomeReceipt, Referral, RemovalReason, Urgency};
+
+use crate::deadline;
+
+/// What the planner knows of one cached referral.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReferral {
+    pub id: String,
+    pub version: u64,
+    /// A signed outcome for it is queued, in conflict or rejected: the referral must stay so
+    /// the consultant can see what happened to their outcome.
+    pub has_unsent_outcome: bool,
+}
+
+/// One change to the cache. A page's operations are applied in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheOp {
+    Upsert {
+        referral: Box<Referral>,
+        due_at: DateTime<Utc>,
+    },
+    /// Keep the referral (an outcome for it is not sent) but show it as no longer assigned.
+    MarkRemoved {
+        referral_id: String,
+        reason: RemovalReason,
+    },
+    /// Remove the referral and any photo no other referral uses.
+    Delete {
+        referral_id: String,
+    },
+    SetCursor(String),
+}
+
+/// Sort key of urgency in the worklist (higher first).
+pub fn urgency_rank(urgency: Urgency) -> i64 {
+    match urgency {
+        Urgency::TwoWeekWait => 2,
+        Urgency::Urgent => 1,
+        Urgency::Routine => 0,
+    }
+}
+
+/// Plans how to apply one feed page to the cache.
+pub fn plan_feed_page(local: &[LocalReferral], page: &FeedPage) -> Vec<CacheOp> {
+    let mut known: HashMap<&str, &LocalReferral> = local.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut operations = Vec::with_capacity(page.changes.len() + 1);
+    for change in &page.changes {
+        match change {
+            Change::Upsert { referral } => {
+                // An older version than the cached one can only be a replay: ignore it.
+                if known.get(referral.id.as_str()).is_some_and(|cached| cached.version > referral.version) {
+                    continue;
+                }
+                let due_at = deadline::due_at(referral.received_at, deadline::DEFAULT_LIMIT_WORKING_DAYS);
+                operations.push(CacheOp::Upsert { referral: Box::new(referral.clone()), due_at });
+            }
+            Change::Removed { referral_id, reason } => match known.remove(referral_id.as_str()) {
+                Some(cached) if cached.has_unsent_outcome => operations
+                    .push(CacheOp::MarkRemoved { referral_id: referral_id.clone(), reason: *reason }),
+                _ => operations.push(CacheOp::Delete { referral_id: referral_id.clone() }),
+            },
+        }
+    }
+    operations.push(CacheOp::SetCursor(page.next_cursor.clone()));
+    operations
+}
+
+/// The life of a signed outcome in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Signed and durable locally; waiting to be pushed (or retried).
+    Queued,
+    /// The hub acknowledged it with a receipt.
+    Sent,
+    /// The hub answered 409: the referral moved on. The signed outcome is kept.
+    Conflict,
+    /// The hub answered 4xx other than 409 (e.g. 422): reported, never dropped.
+    Rejected,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Queued => "queued",
+            OutboxState::Sent => "sent",
+            OutboxState::Conflict => "conflict",
+            OutboxState::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OutboxState> {
+        Some(match text {
+            "queued" => OutboxState::Queued,
+            "sent" => OutboxState::Sent,
+            "conflict" => OutboxState::Conflict,
+            "rejected" => OutboxState::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+/// What a push attempt came back with.
+#[derive(Debug, Clone)]
+pub enum PushResult {
+    Accepted(OutcomeReceipt),
+    /// The hub answered with an error status.
+    Refused {
+        status: u16,
+        code: Option<ErrorCode>,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// No answer: connection refused, reset, timed out, truncated.
+    Unreachable(String),
+}
+
+/// What to record after a push attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxUpdate {
+    Sent(OutcomeReceipt),
+    Failed { state: OutboxState, problem: String },
+    RetryAt { at: DateTime<Utc>, problem: String },
+}
+
+/// First retry delay and the cap of the exponential backoff.
+pub const RETRY_BASE: Duration = Duration::from_secs(2);
+pub const RETRY_CAP: Duration = Duration::from_secs(300);
+
+/// Decides the outbox update after a push. `jitter` in [0, 1) spreads retries of many clients
+/// ("full jitter" between half and all of the backoff).
+pub fn after_push(result: PushResult, attempts: u32, now: DateTime<Utc>, jitter: f64) -> OutboxUpdate {
+    let retry = |problem: String, retry_after: Option<Duration>| {
+        let exponential = RETRY_BASE.saturating_mul(1u32.checked_shl(attempts.min(16)).unwrap_or(u32::MAX));
+        let backoff = exponential.min(RETRY_CAP).mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0));
+        let delay = retry_after.map_or(backoff, |server| server.max(backoff));
+        OutboxUpdate::RetryAt { at: now + chrono::Duration::from_std(delay).unwrap_or_default(), problem }
+    };
+    match result {
+        PushResult::Accepted(receipt) => OutboxUpdate::Sent(receipt),
+        PushResult::Unreachable(problem) => retry(format!("service not reachable: {problem}"), None),
+        PushResult::Refused { status, code, message, retry_after } => match status {
+            409 => {
+                OutboxUpdate::Failed { state: OutboxState::Conflict, problem: conflict_text(code, &message) }
+            }
+            408 | 429 | 500..=599 => retry(format!("service busy or failing ({status})"), retry_after),
+            // 401: the device token was refused. Keep the outcome queued; it goes once the
+            // device is enrolled again.
+            401 => retry("this device's sign-in was refused by the service".into(), None),
+            _ => OutboxUpdate::Failed { state: OutboxState::Rejected, problem: message },
+        },
+    }
+}
+
+fn conflict_text(code: Option<ErrorCode>, message: &str) -> String {
+    match code {
+        Some(ErrorCode::ReferralWithdrawn) => "The GP practice withdrew this referral.".into(),
+        Some(ErrorCode::ReferralReassigned) => "This referral was reassigned to another consultant.".into(),
+        Some(ErrorCode::AlreadyDecided) => "Another outcome was already accepted for this referral.".into(),
+        Some(ErrorCode::ReferralChanged) => {
+            "The GP practice changed the referral after you signed; review it and sign again.".into()
+        }
+        _ => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dermdesk_protocol::*;
+
+    fn referral(id: &str, version: u64) -> Referral {
+        Referral {
+            id: id.into(),
+            version,
+            patient: Patient {
+                name: "Test Patient".into(),
+                nhs_number: "9990000018".into(),
+                date_of_birth: "1970-01-01".parse().unwrap(),
+                sex: Sex::NotKnown,
+            },
+            practice: GpPractice {
+                ods_code: "Y00001".into(),
+                name: "Practice".into(),
+                nation: Nation::England,
+            },
+            referrer: Referrer { name: "Dr GP".into(), role: "GP".into() },
+            received_at: "2026-11-23T09:00:00Z".parse().unwrap(),
+            urgency: Urgency::Routine,
+            clinical: ClinicalDetails {
+                question: String::new(),
+                history: String::new(),
+                duration: String::new(),
+                medications: String::new(),
+            },
+            consent: Consent { given: true, recorded_at: None, recorded_by: None },
+            photos: vec![],
+        }
+    }
+
+    fn local(id: &str, version: u64, has_unsent_outcome: bool) -> LocalReferral {
+        LocalReferral { id: id.into(), version, has_unsent_outcome }
+    }
+
+    /// Renders a plan as one line per operation, so tests read like the plan itself.
+    fn check(local: &[LocalReferral], changes: Vec<Change>, expected: &[&str]) {
+        let page = FeedPage { changes, next_cursor: "42".into(), has_more: false };
+        let plan: Vec<String> = plan_feed_page(local, &page)
+            .into_iter()
+            .map(|op| match op {
+                CacheOp::Upsert { referral, due_at } => {
+                    format!("upsert {} v{} due {}", referral.id, referral.version, due_at.date_naive())
+                }
+                CacheOp::MarkRemoved { referral_id, reason } => format!("keep {referral_id} as {reason:?}"),
+                CacheOp::Delete { referral_id } => format!("delete {referral_id}"),
+                CacheOp::SetCursor(cursor) => format!("cursor {cursor}"),
+            })
+            .collect();
+        assert_eq!(plan, expected);
+    }
+
+    #[test]
+    fn new_and_newer_referrals_are_stored_with_their_due_date() {
+        check(
+            &[local("R1", 1, false)],
+            vec![
+                Change::Upsert { referral: referral("R1", 2) },
+                Change::Upsert { referral: referral("R2", 1) },
+            ],
+            // Received Monday 23 Nov: due three working days later, Thursday 26 Nov.
+            &["upsert R1 v2 due 2026-11-26", "upsert R2 v1 due 2026-11-26", "cursor 42"],
+        );
+    }
+
+    #[test]
+    fn a_replayed_older_version_is_ignored() {
+        check(&[local("R1", 3, false)], vec![Change::Upsert { referral: referral("R1", 2) }], &["cursor 42"]);
+    }
+
+    #[test]
+    fn removals_keep_referrals_whose_outcome_has_not_gone() {
+        check(
+            &[local("R1", 1, true), local("R2", 1, false)],
+            vec![
+                Change::Removed { referral_id: "R1".into(), reason: RemovalReason::Withdrawn },
+                Change::Removed { referral_id: "R2".into(), reason: RemovalReason::Reassigned },
+                Change::Removed { referral_id: "R3".into(), reason: RemovalReason::Withdrawn },
+            ],
+            &["keep R1 as Withdrawn", "delete R2", "delete R3", "cursor 42"],
+        );
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-23T10:00:00Z".parse().unwrap()
+    }
+
+    fn refused(status: u16, code: Option<ErrorCode>, retry_after: Option<u64>) -> PushResult {
+        PushResult::Refused {
+            status,
+            code,
+            message: "hub says no".into(),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    fn retry_seconds(update: OutboxUpdate) -> i64 {
+        match update {
+            OutboxUpdate::RetryAt { at, .. } => (at - now()).num_seconds(),
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_with_a_cap_and_jitter() {
+        let unreachable = || PushResult::Unreachable("connection refused".into());
+        assert_eq!(retry_seconds(after_push(unreachable(), 0, now(), 0.999_999)), 1);
+        assert_eq!(retry_seconds(after_push(unreachable(), 3, now(), 0.999_999)), 15);
+        assert_eq!(retry_seconds(after_push(unreachable(), 3, now(), 0.0)), 8);
+        assert_eq!(retry_seconds(after_push(unreachable(), 30, now(), 0.999_999)), 299);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_when_longer_than_the_backoff() {
+        assert_eq!(
+            retry_seconds(after_push(refused(429, Some(ErrorCode::RateLimited), Some(120)), 0, now(), 0.0)),
+            120
+        );
+        assert_eq!(retry_seconds(after_push(refused(503, None, Some(1)), 4, now(), 0.0)), 16);
+    }
+
+    #[test]
+    fn conflicts_and_rejections_keep_the_outcome_and_say_why() {
+        assert_eq!(
+            after_push(refused(409, Some(ErrorCode::ReferralWithdrawn), None), 0, now(), 0.5),
+            OutboxUpdate::Failed {
+                state: OutboxState::Conflict,
+                problem: "The GP practice withdrew this referral.".into()
+            }
+        );
+        assert_eq!(
+            after_push(refused(422, Some(ErrorCode::BadSignature), None), 0, now(), 0.5),
+            OutboxUpdate::Failed { state: OutboxState::Rejected, problem: "hub says no".into() }
+        );
+    }
+}

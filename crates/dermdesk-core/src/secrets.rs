@@ -1,0 +1,132 @@
+//! Secrets in the OS keychain: the cache's database key, the device signing key and the device
+//! token. Nothing here ever falls back to a file: with no keychain, the caller gets
+//! [`CoreError::KeychainUnavailable`] and must not create a cache.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use zeroize::Zeroizing;
+
+use crate::CoreError;
+
+/// Names of the secrets one Derm Desk profile keeps.
+pub const CACHE_KEY: &str = "cache-key";
+pub const DEVICE_SIGNING_KEY: &str = "device-signing-key";
+pub const DEVICE_TOKEN: &str = "device-token";
+
+/// A secret value whose `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Sensitive<T>(pub T);
+
+impl<T> fmt::Debug for Sensitive<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where secrets live. The app uses [`Keychain`]; tests may use [`MemorySecretStore`].
+pub trait SecretStore: Send + Sync {
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CoreError>;
+    fn set(&self, name: &str, value: &[u8]) -> Result<(), CoreError>;
+    fn delete(&self, name: &str) -> Result<(), CoreError>;
+}
+
+/// The OS keychain (Secret Service on Linux, Keychain on macOS, Credential Manager on Windows).
+///
+/// `profile` separates the secrets of different data directories (demo, tests, real use).
+#[derive(Debug, Clone)]
+pub struct Keychain {
+    service: String,
+    profile: String,
+}
+
+impl Keychain {
+    pub fn new(profile: &str) -> Keychain {
+        Keychain { service: "uk.dermdesk.desk".to_owned(), profile: profile.to_owned() }
+    }
+
+    fn entry(&self, name: &str) -> Result<keyring::Entry, CoreError> {
+        keyring::Entry::new(&self.service, &format!("{}/{name}", self.profile)).map_err(unavailable)
+    }
+}
+
+fn unavailable(error: keyring::Error) -> CoreError {
+    CoreError::KeychainUnavailable(match error {
+        keyring::Error::NoDefaultStore => "no keychain service is running".to_owned(),
+        keyring::Error::NoStorageAccess(_) => "the keychain is locked or access was refused".to_owned(),
+        other => other.to_string(),
+    })
+}
+
+impl SecretStore for Keychain {
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CoreError> {
+        match self.entry(name)?.get_secret() {
+            Ok(secret) => Ok(Some(Zeroizing::new(secret))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    fn set(&self, name: &str, value: &[u8]) -> Result<(), CoreError> {
+        self.entry(name)?.set_secret(value).map_err(unavailable)
+    }
+
+    fn delete(&self, name: &str) -> Result<(), CoreError> {
+        match self.entry(name)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+}
+
+/// An in-process store for tests and the fault harness. It can be switched to behave like a
+/// missing keychain. The desktop app never uses it.
+#[derive(Default)]
+pub struct MemorySecretStore {
+    secrets: Mutex<HashMap<String, Zeroizing<Vec<u8>>>>,
+    unavailable: std::sync::atomic::AtomicBool,
+}
+
+impl MemorySecretStore {
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), CoreError> {
+        if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(CoreError::KeychainUnavailable("no keychain service is running".into()));
+        }
+        Ok(())
+    }
+}
+
+impl SecretStore for MemorySecretStore {
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CoreError> {
+        self.check()?;
+        Ok(self.secrets.lock().unwrap().get(name).cloned())
+    }
+
+    fn set(&self, name: &str, value: &[u8]) -> Result<(), CoreError> {
+        self.check()?;
+        self.secrets.lock().unwrap().insert(name.to_owned(), Zeroizing::new(value.to_vec()));
+        Ok(())
+    }
+
+    fn delete(&self, name: &str) -> Result<(), CoreError> {
+        self.check()?;
+        self.secrets.lock().unwrap().remove(name);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_never_prints_its_value() {
+        let token = Sensitive("s3cr3t-token".to_owned());
+        assert_eq!(format!("{token:?}"), "<redacted>");
+    }
+}

@@ -1,0 +1,155 @@
+//! What the consultant sees, as plain serialisable values: the worklist, a referral, an
+//! outcome, the sync status. Built from cache rows by pure functions.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use dermdesk_protocol::{Consultant, Outcome, PhotoMeta, Referral, Urgency};
+use serde::Serialize;
+
+use crate::cache::{CachedReferral, OutboxRow};
+use crate::plan::OutboxState;
+use crate::ErrorKind;
+
+/// Where a referral stands for the consultant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralStatus {
+    New,
+    Opened,
+    /// Signed and waiting to go.
+    Queued,
+    Sent,
+    Conflict,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorklistRow {
+    pub referral_id: String,
+    pub patient_name: String,
+    pub nhs_number: String,
+    pub date_of_birth: NaiveDate,
+    pub practice_name: String,
+    pub urgency: Urgency,
+    pub received_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub status: ReferralStatus,
+    pub photos_total: usize,
+    pub photos_ready: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhotoItem {
+    pub meta: PhotoMeta,
+    /// Downloaded and verified against its content id.
+    pub ready: bool,
+    /// Set by the shell: where the webview can load it from.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeView {
+    pub outcome_id: String,
+    pub outcome: Outcome,
+    pub referral_version: u64,
+    pub state: OutboxState,
+    pub signed_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Why it is in conflict or rejected, or why the last attempt failed.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferralView {
+    pub referral: Referral,
+    pub due_at: DateTime<Utc>,
+    /// Set when the referral is no longer assigned to this consultant.
+    pub removed_reason: Option<String>,
+    pub photos: Vec<PhotoItem>,
+    pub outcome: Option<OutcomeView>,
+}
+
+/// Phase of the sync engine, for the progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPhase {
+    #[default]
+    Idle,
+    Enrolling,
+    Feed,
+    Photos,
+    Outbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct SyncProgress {
+    pub referrals_done: u64,
+    pub referrals_total: u64,
+    pub photos_done: u64,
+    pub photos_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct SyncStatus {
+    /// None until the first attempt to reach the service.
+    pub online: Option<bool>,
+    pub syncing: bool,
+    pub phase: SyncPhase,
+    pub progress: SyncProgress,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub outbox_waiting: u32,
+    pub last_error: Option<StatusError>,
+    pub consultant: Option<Consultant>,
+    pub demo: bool,
+}
+
+pub fn outcome_view(row: &OutboxRow) -> OutcomeView {
+    OutcomeView {
+        outcome_id: row.outcome_id.clone(),
+        outcome: row.signed.payload.outcome.clone(),
+        referral_version: row.signed.payload.referral_version,
+        state: row.state,
+        signed_at: row.signed.payload.signed_at,
+        sent_at: row.sent_at,
+        problem: row.problem.clone(),
+    }
+}
+
+pub fn referral_status(cached: &CachedReferral, outcome: Option<&OutboxRow>) -> ReferralStatus {
+    match outcome.map(|row| row.state) {
+        Some(OutboxState::Queued) => ReferralStatus::Queued,
+        Some(OutboxState::Sent) => ReferralStatus::Sent,
+        Some(OutboxState::Conflict) => ReferralStatus::Conflict,
+        Some(OutboxState::Rejected) => ReferralStatus::Rejected,
+        None if cached.opened_at.is_some() => ReferralStatus::Opened,
+        None => ReferralStatus::New,
+    }
+}
+
+pub fn worklist_row(
+    cached: &CachedReferral,
+    outcome: Option<&OutboxRow>,
+    photos_ready: usize,
+) -> WorklistRow {
+    let referral = &cached.referral;
+    WorklistRow {
+        referral_id: referral.id.clone(),
+        patient_name: referral.patient.name.clone(),
+        nhs_number: referral.patient.nhs_number.clone(),
+        date_of_birth: referral.patient.date_of_birth,
+        practice_name: referral.practice.name.clone(),
+        urgency: referral.urgency,
+        received_at: referral.received_at,
+        due_at: cached.due_at,
+        status: referral_status(cached, outcome),
+        photos_total: referral.photos.len(),
+        photos_ready,
+    }
+}
