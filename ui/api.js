@@ -1,0 +1,68 @@
+//! The only door to the Rust side: every backend command and event goes through here, and no
+//! other file touches `window.__TAURI__`. Commands take camelCase arguments (Tauri's
+//! convention) and return the backend's snake_case JSON untouched.
+
+/** A failed command, always shaped `{kind, message}`; branch on `kind`, show `message`. */
+export class CommandError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.name = "CommandError";
+    this.kind = kind;
+  }
+}
+
+function tauri() {
+  const bridge = window.__TAURI__;
+  if (!bridge?.core?.invoke) {
+    throw new CommandError("no_backend", "Derm Desk's window cannot reach its back end. Restart the app.");
+  }
+  return bridge;
+}
+
+/** Normalises whatever a rejected invoke gives (object, string, Error) to a CommandError. */
+function toCommandError(error) {
+  if (error instanceof CommandError) return error;
+  if (error && typeof error === "object" && typeof error.kind === "string") {
+    return new CommandError(error.kind, String(error.message ?? error.kind));
+  }
+  if (typeof error === "string") return new CommandError("unknown", error);
+  return new CommandError("unknown", error?.message ?? "Something went wrong in Derm Desk's back end.");
+}
+
+async function invoke(command, args) {
+  try {
+    return await tauri().core.invoke(command, args);
+  } catch (error) {
+    throw toCommandError(error);
+  }
+}
+
+/** Status: online, syncing, progress, last sync, outbox size, last error, consultant, demo. */
+export const status = () => invoke("status");
+
+/** Rows for the worklist, already sorted by urgency then due date. */
+export const worklist = () => invoke("worklist");
+
+/** One referral with its photos and outcome; the back end marks it opened. */
+export const referral = (referralId) => invoke("referral", { referralId });
+
+/** Signs the outcome with this computer's key and queues it; returns the OutcomeView. */
+export const signAndSend = (referralId, outcome) => invoke("sign_and_send", { referralId, outcome });
+
+export const syncNow = () => invoke("sync_now");
+
+/** Tells the shell the first worklist is on screen (a screenshot tool waits for it). */
+export const uiReady = () => invoke("ui_ready");
+
+async function listen(name, handler) {
+  return tauri().event.listen(name, (event) => handler(event.payload));
+}
+
+/** Status on every change. Returns a promise of an unlisten function. */
+export const onStatus = (handler) => listen("status", handler);
+
+/** The worklist or a referral changed: re-fetch both. */
+export const onReferralsChanged = (handler) => listen("referrals-changed", handler);
+
+/** An outcome moved on (queued → sent, conflict, rejected); payload `{referral_id}`. */
+export const onOutcomeChanged = (handler) => listen("outcome-changed", handler);

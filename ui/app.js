@@ -1,0 +1,257 @@
+//! Derm Desk's main module: holds the little state the UI needs (status, worklist rows, the
+//! open referral), wires back-end events to re-renders, and routes global keys. Everything
+//! it draws comes from the other modules; everything it asks goes through api.js.
+
+import * as api from "./api.js";
+import { ReferralDetail } from "./detail.js";
+import { byId, isTypingTarget } from "./dom.js";
+import { OutcomePanel } from "./outcome.js";
+import { renderStatus } from "./statusbar.js";
+import { notify, notifyError } from "./toast.js";
+import { Worklist } from "./worklist.js";
+
+const CLOCK_TICK_MS = 30_000; // "due today", "overdue" and "Last sync" are relative to now.
+
+const state = {
+  status: null,
+  rows: [],
+  worklistLoaded: false,
+  openId: null,
+  openView: null,
+  /** Version of the open referral when the consultant opened it, to notice GP updates. */
+  openedVersion: null,
+};
+
+const worklist = new Worklist({ onOpen: (referralId) => openReferral(referralId) });
+const detail = new ReferralDetail();
+const outcomePanel = new OutcomePanel({
+  sign: (referralId, outcome) => api.signAndSend(referralId, outcome),
+  signed: (referralId, outcomeView) => {
+    if (state.openView?.referral.id === referralId) {
+      state.openView = { ...state.openView, outcome: outcomeView };
+      renderOpenReferral();
+    }
+    notify("Outcome signed and queued. Derm Desk sends it to the GP practice automatically.");
+    refreshWorklist();
+    refreshOpenReferral();
+  },
+});
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+function worklistEmptyText() {
+  const status = state.status;
+  if (!status || status.online === null || status.syncing) return "No referrals assigned yet — syncing…";
+  if (!status.consultant) return "This computer is not enrolled yet.";
+  if (status.online === false) return "No referrals on this computer. Connect to download your worklist.";
+  return "No referrals assigned to you. New referrals appear here when they are synced.";
+}
+
+function renderWorklist() {
+  worklist.render(state.rows, { emptyText: worklistEmptyText() });
+  worklist.setOpen(state.openId);
+}
+
+function openReferralNotices() {
+  const view = state.openView;
+  if (!view || view.outcome || state.openedVersion === null || view.referral.version === state.openedVersion) return [];
+  return [
+    {
+      tone: "warning",
+      text: `The GP practice updated this referral while it was open (now version ${view.referral.version}). Check the details and photos again before signing.`,
+    },
+  ];
+}
+
+function renderOpenReferral() {
+  const view = state.openView;
+  if (!view) {
+    detail.showEmpty();
+    outcomePanel.clear();
+    return;
+  }
+  detail.render(view, { notices: openReferralNotices() });
+  outcomePanel.render(view, {
+    consultantName: state.status?.consultant?.display_name,
+    online: state.status?.online ?? null,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fetching. Events can arrive in bursts during a sync: each refresher runs one request at a
+// time and, if asked again meanwhile, once more afterwards with the latest data.
+
+function coalesced(task) {
+  let running = null;
+  let again = false;
+  return function run() {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await task();
+        } while (again);
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  };
+}
+
+const refreshWorklist = coalesced(async () => {
+  try {
+    state.rows = await api.worklist();
+    state.worklistLoaded = true;
+  } catch (error) {
+    notifyError(error, "The worklist could not be loaded");
+  }
+  renderWorklist();
+});
+
+let openRequest = 0;
+
+const refreshOpenReferral = coalesced(async () => {
+  const referralId = state.openId;
+  if (!referralId) return;
+  const request = ++openRequest;
+  try {
+    const view = await api.referral(referralId);
+    if (request !== openRequest || state.openId !== referralId) return; // The consultant moved on.
+    state.openView = view;
+    if (outcomePanel.referralChanged(view)) {
+      notify("This referral changed while you were confirming. Nothing was signed: check it and sign again.", { tone: "error" });
+    }
+    renderOpenReferral();
+  } catch (error) {
+    if (request !== openRequest) return;
+    if (error.kind === "unknown_referral") {
+      // Removed from this computer (e.g. reassigned): there is nothing left to show.
+      notify(error.message, { tone: "error" });
+      state.openId = null;
+      state.openView = null;
+      worklist.setOpen(null);
+      renderOpenReferral();
+      return;
+    }
+    notifyError(error, "The referral could not be refreshed");
+  }
+});
+
+async function openReferral(referralId) {
+  if (referralId === state.openId && state.openView) return;
+  state.openId = referralId;
+  state.openedVersion = null;
+  worklist.setOpen(referralId);
+  const request = ++openRequest;
+  try {
+    const view = await api.referral(referralId);
+    if (request !== openRequest) return;
+    state.openView = view;
+    state.openedVersion = view.referral.version;
+    renderOpenReferral();
+    refreshWorklist(); // The back end marked it opened.
+  } catch (error) {
+    if (request !== openRequest) return;
+    notifyError(error, "The referral could not be opened");
+    state.openId = null;
+    state.openView = null;
+    worklist.setOpen(null);
+    renderOpenReferral();
+  }
+}
+
+function applyStatus(status) {
+  const wasOnline = state.status?.online;
+  state.status = status;
+  renderStatus(status);
+  if (!state.rows.length) renderWorklist(); // The empty text depends on syncing/online.
+  // The offline note under the form depends on `online`.
+  if (state.openView && wasOnline !== status.online) renderOpenReferral();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys: j/k anywhere outside a text field move the worklist cursor; + − 0 1 drive the viewer.
+// The worklist and the viewer handle their own keys when they have focus.
+
+document.addEventListener("keydown", (event) => {
+  if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (isTypingTarget(event.target) || byId("confirm-dialog").open) return;
+  if (event.target instanceof Element && event.target.closest("#worklist, .viewer-stage")) return;
+  if (event.key === "j" || event.key === "k") {
+    worklist.move(event.key === "j" ? 1 : -1);
+    event.preventDefault();
+    return;
+  }
+  if (event.target instanceof HTMLInputElement && event.target.type === "radio") return;
+  if (state.openView && detail.photoViewer.handleKey(event)) event.preventDefault();
+});
+
+byId("sync-now").addEventListener("click", async () => {
+  try {
+    await api.syncNow();
+  } catch (error) {
+    notifyError(error, "Sync could not start");
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Start-up
+
+async function start() {
+  renderStatus({
+    online: null,
+    syncing: false,
+    phase: "idle",
+    progress: {},
+    last_sync_at: null,
+    outbox_waiting: 0,
+    last_error: null,
+    consultant: null,
+    demo: false,
+  });
+  detail.showEmpty();
+
+  try {
+    await Promise.all([
+      api.onStatus(applyStatus),
+      api.onReferralsChanged(() => {
+        refreshWorklist();
+        refreshOpenReferral();
+      }),
+      api.onOutcomeChanged((payload) => {
+        refreshWorklist();
+        if (payload?.referral_id === state.openId) refreshOpenReferral();
+      }),
+    ]);
+  } catch (error) {
+    notifyError(error, "Live updates are not available");
+  }
+
+  try {
+    applyStatus(await api.status());
+  } catch (error) {
+    notifyError(error, "The sync status could not be read");
+  }
+  await refreshWorklist();
+
+  // The first worklist (or its empty state) and the status bar are on screen.
+  try {
+    await api.uiReady();
+  } catch (error) {
+    console.warn("ui_ready failed", error);
+  }
+
+  setInterval(() => {
+    if (state.status) renderStatus(state.status);
+    renderWorklist();
+    if (state.openView) detail.render(state.openView, { notices: openReferralNotices() });
+  }, CLOCK_TICK_MS);
+}
+
+start();

@@ -1,0 +1,252 @@
+//! The referral on the right: patient header, notices, the GP's clinical details, consent and
+//! the photos (filmstrip + main viewer). Re-rendering the same referral keeps the chosen photo
+//! and its zoom, so a sync in the background never yanks the image away.
+
+import { byId, h, replaceChildren } from "./dom.js";
+import {
+  DUE_LABELS,
+  SEX_LABELS,
+  SOURCE_LABELS,
+  URGENCY_LONG_LABELS,
+  VIEW_LABELS,
+  ageInYears,
+  dueState,
+  formatBirthDate,
+  formatDateTime,
+  formatNhsNumber,
+  label,
+} from "./format.js";
+import { PhotoViewer } from "./viewer.js";
+
+/** "Close-up · left forearm · Patient link": how a photo is named everywhere. */
+export function photoLabel(meta) {
+  return [label(VIEW_LABELS, meta.view), meta.body_site, label(SOURCE_LABELS, meta.source)].filter(Boolean).join(" · ");
+}
+
+export class ReferralDetail {
+  constructor() {
+    this.empty = byId("detail-empty");
+    this.content = byId("detail-content");
+    this.viewer = new PhotoViewer(byId("photo-viewer"));
+    this.referralId = null;
+    this.view = null;
+    this.selectedPhotoByReferral = new Map();
+
+    // ← → step through the photos once a thumbnail has focus.
+    byId("filmstrip").addEventListener("keydown", (event) => {
+      const step = { ArrowLeft: -1, ArrowRight: 1 }[event.key];
+      if (!step || !this.view) return;
+      const thumbs = [...byId("filmstrip").querySelectorAll(".thumb")];
+      const index = thumbs.indexOf(document.activeElement);
+      const next = thumbs[index + step];
+      if (index === -1 || !next) return;
+      event.preventDefault();
+      this.#selectPhoto(this.view.referral.id, next.dataset.contentId);
+    });
+  }
+
+  showEmpty() {
+    this.referralId = null;
+    this.view = null;
+    this.empty.hidden = false;
+    this.content.hidden = true;
+    this.viewer.showMessage("No photo selected");
+  }
+
+  /**
+   * Draws a ReferralView. `notices` are extra banners from the app (e.g. "updated while open").
+   */
+  render(view, { now = new Date(), notices = [] } = {}) {
+    const referral = view.referral;
+    const sameReferral = this.referralId === referral.id;
+    this.referralId = referral.id;
+    this.view = view;
+    this.empty.hidden = true;
+    this.content.hidden = false;
+    this.content.dataset.referralId = referral.id;
+
+    this.#renderHeader(view, now);
+    this.#renderNotices(view, notices);
+    this.#renderClinical(referral);
+    this.#renderPhotos(view);
+    if (!sameReferral) byId("detail-side").scrollTop = 0;
+  }
+
+  /** The viewer, for global keys (+ − 0 1). */
+  get photoViewer() {
+    return this.viewer;
+  }
+
+  #renderHeader(view, now) {
+    const { patient, practice, referrer } = view.referral;
+    const urgency = view.referral.urgency;
+    const due = dueState(view.due_at, now);
+    const age = ageInYears(patient.date_of_birth, now);
+    const fact = (name, value, extraClass) =>
+      h("span", { class: ["fact", extraClass] }, h("span", { class: "fact-name", text: name }), " ", h("span", { class: "fact-value", text: value }));
+
+    replaceChildren(
+      byId("patient-header"),
+      h(
+        "div",
+        { class: "patient-identity" },
+        h("h2", { class: "patient-name", text: patient.name }),
+        h(
+          "p",
+          { class: "patient-facts" },
+          fact("NHS No.", formatNhsNumber(patient.nhs_number), "nhs-number"),
+          fact("Born", `${formatBirthDate(patient.date_of_birth)}${age === null ? "" : ` (${age} y)`}`),
+          fact("Sex", label(SEX_LABELS, patient.sex)),
+        ),
+        h(
+          "p",
+          { class: "referral-facts" },
+          fact("Practice", `${practice.name} (${practice.ods_code})`),
+          fact("Referred by", referrer.role ? `${referrer.name}, ${referrer.role}` : referrer.name),
+        ),
+      ),
+      h(
+        "div",
+        { class: "referral-timing" },
+        h("span", { class: ["urgency-badge", "urgency-badge-large", `urgency-${urgency}`], text: label(URGENCY_LONG_LABELS, urgency) }),
+        h(
+          "p",
+          { class: ["timing-due", `due-${due}`] },
+          h("span", { class: "fact-name", text: "Due" }),
+          " ",
+          h("span", { class: "fact-value", text: formatDateTime(view.due_at) }),
+          DUE_LABELS[due] && h("span", { class: ["due-flag", `due-${due}`], text: DUE_LABELS[due] }),
+        ),
+        h(
+          "p",
+          { class: "timing-received" },
+          h("span", { class: "fact-name", text: "Received" }),
+          " ",
+          h("span", { class: "fact-value", text: formatDateTime(view.referral.received_at) }),
+        ),
+        h("p", { class: "referral-id", text: `Referral ${view.referral.id} · version ${view.referral.version}` }),
+      ),
+    );
+  }
+
+  #renderNotices(view, notices) {
+    const banners = [...notices];
+    if (view.removed_reason) {
+      banners.unshift({
+        tone: "error",
+        text: `This referral is no longer assigned to you: ${view.removed_reason}. It cannot be signed.`,
+      });
+    }
+    replaceChildren(
+      byId("referral-notices"),
+      banners.map((notice) => h("p", { class: ["notice", `notice-${notice.tone}`], attrs: { role: notice.tone === "error" ? "alert" : null }, text: notice.text })),
+    );
+  }
+
+  #renderClinical(referral) {
+    const { clinical, consent } = referral;
+    const block = (title, text, extraClass) =>
+      h(
+        "div",
+        { class: ["clinical-block", extraClass] },
+        h("h3", { class: "section-title", text: title }),
+        h("p", { class: ["clinical-text", !text && "is-missing"], text: text || "Not given" }),
+      );
+
+    let consentBlock;
+    if (consent.given) {
+      const who = consent.recorded_by ? `Recorded by ${consent.recorded_by}` : "Who recorded it is not stated";
+      const when = consent.recorded_at ? `, ${formatDateTime(consent.recorded_at)}` : "";
+      consentBlock = h(
+        "div",
+        { class: "consent consent-given" },
+        h("h3", { class: "section-title", text: "Consent" }),
+        h("p", { class: "consent-text" }, h("strong", { text: "Consent given for photographs and remote review. " }), `${who}${when}.`),
+      );
+    } else {
+      consentBlock = h(
+        "div",
+        { class: "consent consent-missing", attrs: { role: "note" } },
+        h("h3", { class: "section-title", text: "Consent" }),
+        h("p", { class: "consent-text" }, h("strong", { text: "No consent recorded. " }), "Check with the GP practice before relying on these photographs."),
+      );
+    }
+
+    replaceChildren(
+      byId("clinical"),
+      block("GP's question", clinical.question, "clinical-question"),
+      block("History", clinical.history),
+      h("div", { class: "clinical-pair" }, block("Duration", clinical.duration), block("Medications", clinical.medications)),
+      consentBlock,
+    );
+  }
+
+  #renderPhotos(view) {
+    const photos = view.photos ?? [];
+    const referralId = view.referral.id;
+    let selectedId = this.selectedPhotoByReferral.get(referralId);
+    if (!photos.some((photo) => photo.meta.content_id === selectedId)) {
+      selectedId = (photos.find((photo) => photo.ready && photo.url) ?? photos[0])?.meta.content_id ?? null;
+      this.selectedPhotoByReferral.set(referralId, selectedId);
+    }
+
+    const filmstrip = byId("filmstrip");
+    // Reuse loaded thumbnails and keep keyboard focus: a background sync re-renders often.
+    const loadedImages = new Map([...filmstrip.querySelectorAll("img")].map((image) => [image.getAttribute("src"), image]));
+    const focusedContentId = filmstrip.contains(document.activeElement) ? document.activeElement.dataset.contentId : null;
+    replaceChildren(
+      filmstrip,
+      photos.map((photo, index) => {
+        const meta = photo.meta;
+        const ready = photo.ready && photo.url;
+        const selected = meta.content_id === selectedId;
+        return h(
+          "li",
+          { class: "filmstrip-item" },
+          h(
+            "button",
+            {
+              type: "button",
+              class: ["thumb", selected && "is-selected", !ready && "is-downloading"],
+              dataset: { contentId: meta.content_id },
+              title: photoLabel(meta),
+              attrs: { "aria-pressed": selected ? "true" : "false", "aria-label": `Photo ${index + 1} of ${photos.length}: ${photoLabel(meta)}${ready ? "" : ", downloading"}` },
+              on: { click: () => this.#selectPhoto(referralId, meta.content_id) },
+            },
+            ready
+              ? loadedImages.get(photo.url) ??
+                  h("img", { class: "thumb-image", src: photo.url, alt: "", loading: "lazy", decoding: "async", draggable: false })
+              : h("span", { class: "thumb-placeholder", text: "Downloading…" }),
+            h(
+              "span",
+              { class: "thumb-label" },
+              h("span", { class: ["thumb-view", `source-${meta.source}`], text: `${label(VIEW_LABELS, meta.view)} · ${label(SOURCE_LABELS, meta.source)}` }),
+              h("span", { class: "thumb-site", text: meta.body_site || "Body site not given" }),
+            ),
+          ),
+        );
+      }),
+    );
+    filmstrip.hidden = photos.length === 0;
+    if (focusedContentId) filmstrip.querySelector(`[data-content-id="${CSS.escape(focusedContentId)}"]`)?.focus();
+
+    const selected = photos.find((photo) => photo.meta.content_id === selectedId);
+    const caption = byId("photo-caption");
+    if (!selected) {
+      this.viewer.showMessage("This referral has no photos.");
+      caption.textContent = "";
+      return;
+    }
+    const meta = selected.meta;
+    caption.textContent = `${photoLabel(meta)} · taken ${formatDateTime(meta.captured_at)} · ${meta.width} × ${meta.height} px`;
+    if (selected.ready && selected.url) this.viewer.show({ url: selected.url, label: photoLabel(meta) });
+    else this.viewer.showMessage("Downloading… This photo will appear when it is on this computer.");
+  }
+
+  #selectPhoto(referralId, contentId) {
+    this.selectedPhotoByReferral.set(referralId, contentId);
+    if (this.view && this.view.referral.id === referralId) this.#renderPhotos(this.view);
+    const button = [...byId("filmstrip").querySelectorAll(".thumb")].find((element) => element.dataset.contentId === contentId);
+    button?.focus();
+  }
+}
