@@ -109,10 +109,25 @@ const refreshWorklist = coalesced(async () => {
     state.rows = await api.worklist();
     state.worklistLoaded = true;
   } catch (error) {
-    notifyError(error, "The worklist could not be loaded");
+    // While the cache is still opening, the status bar already says so; the back end sends
+    // `referrals-changed` once it is open.
+    if (error?.kind !== "starting") notifyError(error, "The worklist could not be loaded");
   }
   renderWorklist();
+  reportReadyOnce();
 });
+
+// Tells the back end (once) that the worklist is on screen: rows shown and the sync settled, or
+// a settled sync with nothing to show or an error. A headless screenshot run waits for this.
+let reportedReady = false;
+function reportReadyOnce() {
+  const status = state.status;
+  if (reportedReady || !status || status.syncing) return;
+  const settled = state.rows.length > 0 || status.last_error || status.last_sync_at;
+  if (!settled) return;
+  reportedReady = true;
+  api.uiReady().catch((error) => console.warn("ui_ready failed", error));
+}
 
 let openRequest = 0;
 
@@ -173,6 +188,7 @@ function applyStatus(status) {
   if (!state.rows.length) renderWorklist(); // The empty text depends on syncing/online.
   // The offline note under the form depends on `online`.
   if (state.openView && wasOnline !== status.online) renderOpenReferral();
+  reportReadyOnce();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,13 +255,6 @@ async function start() {
     notifyError(error, "The sync status could not be read");
   }
   await refreshWorklist();
-
-  // The first worklist (or its empty state) and the status bar are on screen.
-  try {
-    await api.uiReady();
-  } catch (error) {
-    console.warn("ui_ready failed", error);
-  }
 
   setInterval(() => {
     if (state.status) renderStatus(state.status);

@@ -1,1 +1,105 @@
-fn main() {}
+//! Project commands, in Rust so they run the same everywhere (`cargo xtask <command>`):
+//!
+//! - `demo [--screenshot FILE]`: install what is missing, build, open Derm Desk on the embedded
+//!   demo; with `--screenshot`, headless: wait for the worklist, write a PNG, exit.
+//! - `test`: everything CI runs: fmt check, clippy -D warnings, all tests, the end-to-end tests
+//!   in the real window.
+
+mod packages;
+mod session;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(&args[1..]),
+        Some("test") => test(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+}
+
+pub fn run(command: &mut Command) -> Result {
+    let shown = format!("{command:?}");
+    eprintln!("$ {shown}");
+    let status = command.current_dir(root()).status().map_err(|e| format!("{shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn app_binary() -> PathBuf {
+    root().join("target").join("debug").join(if cfg!(windows) { "dermdesk.exe" } else { "dermdesk" })
+}
+
+fn demo(args: &[String]) -> Result {
+    let mut screenshot = None;
+    let mut small = false;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--screenshot" => screenshot = Some(rest.next().ok_or("--screenshot needs a FILE")?.clone()),
+            "--small" => small = true,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    packages::ensure(packages::Purpose::Demo)?;
+    run(cargo().args(["build", "--bin", "dermdesk"]))?;
+    let mut app = Command::new(app_binary());
+    app.arg("--demo");
+    if small {
+        app.env("DERMDESK_DEMO_SCALE", "small");
+    }
+    match screenshot {
+        None => session::run_interactive(app),
+        Some(file) => {
+            let file = std::env::current_dir().map_err(|e| e.to_string())?.join(file);
+            session::screenshot(app, &file, Duration::from_secs(600))
+        }
+    }
+}
+
+fn test(args: &[String]) -> Result {
+    if let Some(extra) = args.first() {
+        return Err(format!("unknown option {extra}"));
+    }
+    let started = Instant::now();
+    packages::ensure(packages::Purpose::Test)?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    run(cargo().args(["test", "--workspace", "--exclude", "dermdesk-e2e", "--locked"]))?;
+    // The UI's pure modules (dates, NHS numbers) under Node's own test runner, where Node exists.
+    if Command::new("node").arg("--version").output().is_ok() {
+        run(Command::new("node").args(["--test", "tests/ui/"]))?;
+    } else {
+        eprintln!("node not found: skipping the UI's unit tests (tests/ui)");
+    }
+    run(cargo().args(["build", "--bin", "dermdesk", "--locked"]))?;
+    session::end_to_end(cargo().args(["test", "-p", "dermdesk-e2e", "--locked", "--", "--test-threads=1"]))?;
+    eprintln!("xtask test: all passed in {:.0?}", started.elapsed());
+    Ok(())
+}

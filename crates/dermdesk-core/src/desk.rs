@@ -172,6 +172,16 @@ impl Desk {
         })
     }
 
+    /// Points an existing enrolment at a new address of the same service (the embedded demo
+    /// hub listens on a new loopback port at every start).
+    pub fn set_hub_url(&self, hub_url: &str) -> Result<(), CoreError> {
+        check_service_url(hub_url)?;
+        if self.enrolment()?.is_none() {
+            return Err(CoreError::NotEnrolled);
+        }
+        self.cache().set_meta("hub_url", hub_url)
+    }
+
     /// A client for the enrolled service, with the device token from the keychain.
     pub fn client(&self) -> Result<HubClient, CoreError> {
         let enrolment = self.enrolment()?.ok_or(CoreError::NotEnrolled)?;
@@ -399,6 +409,11 @@ impl Desk {
             }
         }
         Ok(changed)
+    }
+
+    /// The newest signed outcome for a referral exactly as queued (for export and tests).
+    pub fn signed_outcome_for(&self, referral_id: &str) -> Result<Option<dermdesk_protocol::SignedOutcome>, CoreError> {
+        Ok(self.cache().latest_outcome(referral_id)?.map(|row| row.signed))
     }
 
     /// When the next queued outcome is due for a retry, if any.

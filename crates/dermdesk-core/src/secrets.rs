@@ -15,6 +15,14 @@ pub const CACHE_KEY: &str = "cache-key";
 pub const DEVICE_SIGNING_KEY: &str = "device-signing-key";
 pub const DEVICE_TOKEN: &str = "device-token";
 
+/// The keychain profile of a data directory: different directories (demo, tests, real use)
+/// never share keys. Derived from the path, so it needs no file of its own.
+pub fn profile_for(data_dir: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(data_dir.to_string_lossy().as_bytes());
+    format!("desk-{}", &hex::encode(digest)[..16])
+}
+
 /// A secret value whose `Debug` never shows the value.
 #[derive(Clone)]
 pub struct Sensitive<T>(pub T);

@@ -1,0 +1,66 @@
+//! The IPC commands: each takes the state and its arguments and calls the core. No business
+//! rules here.
+
+use dermdesk_core::views::{OutcomeView, ReferralView, SyncStatus, WorklistRow};
+use dermdesk_protocol::Outcome;
+use tauri::State;
+
+use crate::error::{AppError, AppResult};
+use crate::photos::photo_url;
+use crate::state::AppState;
+
+#[tauri::command]
+pub fn status(state: State<'_, AppState>) -> SyncStatus {
+    state.status()
+}
+
+#[tauri::command]
+pub async fn worklist(state: State<'_, AppState>) -> AppResult<Vec<WorklistRow>> {
+    let desk = state.desk()?;
+    run_blocking(move || Ok(desk.worklist()?)).await
+}
+
+#[tauri::command]
+pub async fn referral(state: State<'_, AppState>, referral_id: String) -> AppResult<ReferralView> {
+    let desk = state.desk()?;
+    let mut view = run_blocking(move || Ok(desk.open_referral(&referral_id)?)).await?;
+    for photo in &mut view.photos {
+        if photo.ready {
+            photo.url = Some(photo_url(&photo.meta.content_id));
+        }
+    }
+    Ok(view)
+}
+
+#[tauri::command]
+pub async fn sign_and_send(
+    state: State<'_, AppState>,
+    referral_id: String,
+    outcome: Outcome,
+) -> AppResult<OutcomeView> {
+    let desk = state.desk()?;
+    let view = run_blocking(move || Ok(desk.sign_outcome(&referral_id, outcome)?)).await?;
+    state.sync_now();
+    Ok(view)
+}
+
+#[tauri::command]
+pub fn sync_now(state: State<'_, AppState>) -> AppResult<()> {
+    state.desk()?;
+    state.sync_now();
+    Ok(())
+}
+
+/// Called by the UI once the worklist is on screen; lets a headless screenshot run know.
+#[tauri::command]
+pub fn ui_ready() -> AppResult<()> {
+    if let Some(path) = std::env::var_os("DERMDESK_READY_FILE") {
+        std::fs::write(path, b"ready").map_err(|e| AppError::new("io", e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Keychain and SQLCipher calls block; keep them off the IPC thread.
+async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> AppResult<T> + Send + 'static) -> AppResult<T> {
+    tauri::async_runtime::spawn_blocking(f).await.map_err(|e| AppError::new("internal", e.to_string()))?
+}

@@ -1,0 +1,78 @@
+//! A hub seeded with a small synthetic demo set, listening on a random loopback port, and a
+//! desk enrolled with it.
+
+use std::sync::{Arc, OnceLock};
+
+use chrono::Utc;
+use dermdesk_core::secrets::MemorySecretStore;
+use dermdesk_core::{Desk, DeskConfig};
+use dermdesk_hub::{DemoSeed, Hub, ServerConfig};
+use dermdesk_synth::{DemoOptions, DemoSet, PhotoScale};
+use tempfile::TempDir;
+
+/// The synthetic set is rendered once per test run and shared (read-only) by all tests.
+fn demo_set() -> &'static (TempDir, DemoSet) {
+    static SET: OnceLock<(TempDir, DemoSet)> = OnceLock::new();
+    SET.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let options =
+            DemoOptions { seed: 7, referrals: 6, photo_scale: PhotoScale::Small(480), now: Utc::now() };
+        let set = dermdesk_synth::build_demo_set(dir.path(), &options).unwrap();
+        (dir, set)
+    })
+}
+
+pub struct TestHub {
+    pub hub: Hub,
+    pub url: String,
+    pub seed: DemoSeed,
+    pub set: &'static DemoSet,
+    _dir: TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestHub {
+    pub async fn start() -> TestHub {
+        let (_, set) = demo_set();
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::open(None, &dir.path().join("photos")).unwrap();
+        let seed = hub.seed_demo(set).unwrap();
+        // Bind first, then serve: the port is known before any request is made.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = dermdesk_hub::app(hub.clone(), ServerConfig::default());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(dermdesk_hub::serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        TestHub { hub, url, seed, set, _dir: dir, _shutdown: shutdown }
+    }
+}
+
+pub struct TestDesk {
+    pub desk: Arc<Desk>,
+    pub dir: TempDir,
+}
+
+impl TestDesk {
+    pub async fn enrolled(hub: &TestHub) -> TestDesk {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DeskConfig { data_dir: dir.path().join("desk"), device_name: "integration test".into() };
+        let desk = Arc::new(Desk::open(config, Arc::new(MemorySecretStore::default())).unwrap());
+        desk.enrol(&hub.url, &hub.seed.enrolment_code).await.unwrap();
+        TestDesk { desk, dir }
+    }
+
+    /// One full sync: feed, every photo, outbox.
+    pub async fn sync(&self) {
+        let client = self.desk.client().unwrap();
+        self.desk.pull_feed(&client, |_| {}).await.unwrap();
+        for meta in self.desk.missing_photos().unwrap() {
+            let content_id = meta.content_id.clone();
+            self.desk.fetch_photo(&client, meta).await.unwrap().unwrap_or_else(|problem| {
+                panic!("photo {content_id} refused: {problem}");
+            });
+        }
+        self.desk.push_outbox(&client).await.unwrap();
+    }
+}

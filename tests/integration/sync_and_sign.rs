@@ -1,0 +1,216 @@
+//! The whole loop: enrol, sync, photos verified, sign, push, the hub verifies; and the ways it
+//! must refuse or keep things safe.
+
+use std::time::Duration;
+
+use dermdesk_core::engine::{Engine, EngineSettings};
+use dermdesk_core::plan::{OutboxState, PushResult};
+use dermdesk_core::views::ReferralStatus;
+use dermdesk_core::CoreError;
+use dermdesk_protocol::{ErrorCode, Outcome, OutcomeKind, Urgency};
+use sha2::{Digest, Sha256};
+
+use crate::support::{TestDesk, TestHub};
+
+fn plan_outcome() -> Outcome {
+    Outcome {
+        kind: OutcomeKind::GpTreatmentPlan,
+        appointment_urgency: None,
+        diagnosis: "Seborrhoeic keratosis".into(),
+        plan: "Benign. Reassure; no treatment needed. Cryotherapy only if irritated.".into(),
+    }
+}
+
+#[tokio::test]
+async fn enrol_sync_sign_and_push_is_verified_by_the_hub_exactly_once() {
+    let hub = TestHub::start().await;
+    let desk = TestDesk::enrolled(&hub).await;
+    desk.sync().await;
+
+    // Every referral assigned to the consultant is cached with every photo, verified.
+    let worklist = desk.desk.worklist().unwrap();
+    assert_eq!(worklist.len(), hub.set.referrals.len());
+    for row in &worklist {
+        assert_eq!(row.photos_ready, row.photos_total, "{}", row.referral_id);
+        assert_eq!(row.status, ReferralStatus::New);
+    }
+    for referral in &hub.set.referrals {
+        for meta in &referral.photos {
+            let (media_type, bytes) = desk.desk.photo(&meta.content_id).unwrap().expect("photo cached");
+            assert_eq!(media_type, meta.media_type);
+            assert_eq!(hex::encode(Sha256::digest(&bytes)), meta.content_id);
+        }
+    }
+    // Most urgent first.
+    let ranks: Vec<Urgency> = worklist.iter().map(|r| r.urgency).collect();
+    let mut sorted = ranks.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ranks, sorted);
+
+    let referral_id = worklist[0].referral_id.clone();
+    let view = desk.desk.open_referral(&referral_id).unwrap();
+    assert!(view.photos.iter().all(|p| p.ready));
+    let queued = desk.desk.sign_outcome(&referral_id, plan_outcome()).unwrap();
+    assert_eq!(queued.state, OutboxState::Queued);
+    assert_eq!(desk.desk.outbox_waiting().unwrap(), 1);
+    // Signing again while one is queued is refused, and changes nothing.
+    assert!(matches!(desk.desk.sign_outcome(&referral_id, plan_outcome()), Err(CoreError::AlreadySigned)));
+
+    desk.sync().await;
+    let view = desk.desk.open_referral(&referral_id).unwrap();
+    let outcome = view.outcome.expect("outcome shown");
+    assert_eq!(outcome.state, OutboxState::Sent);
+    assert!(outcome.sent_at.is_some());
+    assert_eq!(desk.desk.outbox_waiting().unwrap(), 0);
+
+    let stored = hub.hub.outcomes(&referral_id).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].outcome_id, outcome.outcome_id);
+    assert_eq!(stored[0].payload.outcome, plan_outcome());
+    assert_eq!(stored[0].payload.referral_version, view.referral.version);
+
+    // A second push of the same signed outcome (say the first acknowledgement was lost) is
+    // acknowledged again but recorded once.
+    let client = desk.desk.client().unwrap();
+    let row = desk_outbox_row(&desk, &referral_id);
+    match client.submit(&row).await {
+        PushResult::Accepted(receipt) => {
+            assert!(!receipt.first_receipt);
+            assert_eq!(receipt.outcome_id, outcome.outcome_id);
+        }
+        other => panic!("expected an idempotent acknowledgement, got {other:?}"),
+    }
+    assert_eq!(hub.hub.outcomes(&referral_id).unwrap().len(), 1);
+}
+
+fn desk_outbox_row(desk: &TestDesk, referral_id: &str) -> dermdesk_protocol::SignedOutcome {
+    // The cache is the only place the signed outcome lives on the device; read it back the
+    // way the engine does.
+    let _ = desk.desk.open_referral(referral_id).unwrap();
+    desk.desk.signed_outcome_for(referral_id).unwrap().expect("signed outcome in the outbox")
+}
+
+#[tokio::test]
+async fn a_tampered_outcome_is_rejected_by_the_hub() {
+    let hub = TestHub::start().await;
+    let desk = TestDesk::enrolled(&hub).await;
+    desk.sync().await;
+    let referral_id = desk.desk.worklist().unwrap()[1].referral_id.clone();
+    desk.desk.sign_outcome(&referral_id, plan_outcome()).unwrap();
+    let mut signed = desk_outbox_row(&desk, &referral_id);
+    signed.payload.outcome.plan = "Discharge; no follow-up.".into();
+
+    match desk.desk.client().unwrap().submit(&signed).await {
+        PushResult::Refused { status, code, .. } => {
+            assert_eq!(status, 422);
+            assert_eq!(code, Some(ErrorCode::BadSignature));
+        }
+        other => panic!("a tampered outcome must be refused, got {other:?}"),
+    }
+    assert!(hub.hub.outcomes(&referral_id).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_withdrawn_referral_turns_the_signed_outcome_into_a_kept_conflict() {
+    let hub = TestHub::start().await;
+    let desk = TestDesk::enrolled(&hub).await;
+    desk.sync().await;
+    let referral_id = desk.desk.worklist().unwrap()[2].referral_id.clone();
+
+    // Signed offline; meanwhile the GP practice withdraws the referral.
+    desk.desk.sign_outcome(&referral_id, plan_outcome()).unwrap();
+    hub.hub.withdraw_referral(&referral_id).unwrap();
+    desk.sync().await;
+
+    let view = desk.desk.open_referral(&referral_id).expect("the referral stays visible with its outcome");
+    let outcome = view.outcome.expect("signed outcome kept");
+    assert_eq!(outcome.state, OutboxState::Conflict);
+    assert!(outcome.problem.unwrap().contains("withdrew"));
+    assert_eq!(view.removed_reason.as_deref(), Some("withdrawn"));
+    assert!(desk.desk.signed_outcome_for(&referral_id).unwrap().is_some(), "never dropped");
+    assert!(hub.hub.outcomes(&referral_id).unwrap().is_empty());
+    assert!(matches!(
+        desk.desk.sign_outcome(&referral_id, plan_outcome()),
+        Err(CoreError::ReferralRemoved(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_cache_files_hold_no_patient_names_or_nhs_numbers() {
+    let hub = TestHub::start().await;
+    let desk = TestDesk::enrolled(&hub).await;
+    desk.sync().await;
+    let referral_id = desk.desk.worklist().unwrap()[0].referral_id.clone();
+    desk.desk.sign_outcome(&referral_id, plan_outcome()).unwrap();
+
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(desk.desk.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        files.push((path.clone(), std::fs::read(&path).unwrap()));
+    }
+    let names: Vec<String> = files.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().any(|n| n.ends_with("-wal")), "the WAL must be among the scanned files: {names:?}");
+    let mut needles: Vec<String> = Vec::new();
+    for referral in &hub.set.referrals {
+        needles.push(referral.patient.name.clone());
+        needles.push(referral.patient.nhs_number.clone());
+        needles.extend(referral.patient.name.split_whitespace().filter(|w| w.len() >= 4).map(str::to_owned));
+    }
+    needles.push(plan_outcome().plan);
+    for (path, bytes) in &files {
+        for needle in &needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{} contains {needle:?} in plaintext",
+                path.display()
+            );
+        }
+    }
+    // And the data really is in there, readable through the key.
+    assert!(desk.desk.worklist().unwrap().iter().any(|r| r.patient_name == hub.set.referrals[0].patient.name));
+}
+
+#[tokio::test]
+async fn the_engine_syncs_in_the_background_and_reports_status() {
+    let hub = TestHub::start().await;
+    let desk = TestDesk::enrolled(&hub).await;
+    let settings = EngineSettings { interval: Duration::from_secs(3600), ..EngineSettings::default() };
+    let engine = Engine::start(desk.desk.clone(), settings, |_| {});
+    let mut status = engine.status();
+    let synced = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            {
+                let now = status.borrow_and_update();
+                if now.last_sync_at.is_some() && !now.syncing {
+                    return now.clone();
+                }
+            }
+            status.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the engine syncs within a minute");
+    assert_eq!(synced.online, Some(true));
+    assert_eq!(synced.progress.photos_done, synced.progress.photos_total);
+    assert!(synced.last_error.is_none(), "{:?}", synced.last_error);
+    assert_eq!(desk.desk.worklist().unwrap().len(), hub.set.referrals.len());
+
+    // A signed outcome goes out on demand.
+    let referral_id = desk.desk.worklist().unwrap()[0].referral_id.clone();
+    desk.desk.sign_outcome(&referral_id, plan_outcome()).unwrap();
+    engine.sync_now();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while hub.hub.outcomes(&referral_id).unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the outcome reaches the hub");
+    engine.shutdown().await;
+
+    // After the engine stops, a new desk on the same files sees everything, offline.
+    let referral_count = hub.set.referrals.len();
+    drop(hub);
+    assert_eq!(desk.desk.worklist().unwrap().len(), referral_count);
+    assert_eq!(desk.desk.integrity_check().unwrap(), "ok");
+}

@@ -1,0 +1,76 @@
+//! System packages Derm Desk needs, installed on Debian/Ubuntu (as root, or with sudo), named
+//! for other systems.
+
+use std::process::Command;
+
+use crate::{run, Result};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Demo,
+    Test,
+}
+
+/// Build: WebKitGTK (brings GTK 3, libsoup 3, JavaScriptCore, D-Bus); perl and make build the
+/// vendored OpenSSL under SQLCipher.
+const BUILD: &[&str] = &["libwebkit2gtk-4.1-dev", "build-essential", "pkg-config", "perl", "make", "curl", "file"];
+/// Run headless and test: X server, WebDriver for WebKitGTK, a D-Bus session and a Secret
+/// Service (the cache key lives in the keychain), ImageMagick for window screenshots.
+const HEADLESS: &[&str] = &["xvfb", "xauth", "webkit2gtk-driver", "dbus-x11", "gnome-keyring", "imagemagick"];
+
+pub fn ensure(purpose: Purpose) -> Result {
+    let wanted: Vec<&str> = BUILD.iter().chain(HEADLESS).copied().collect();
+    let _ = purpose; // the demo's --screenshot mode needs the headless set too
+    if !is_debian_like() {
+        eprintln!(
+            "Not Debian or Ubuntu: make sure these are installed (names differ per system):\n\
+             - Fedora: webkit2gtk4.1-devel openssl-devel perl xorg-x11-server-Xvfb gnome-keyring ImageMagick\n\
+             - Arch: webkit2gtk-4.1 base-devel perl xorg-server-xvfb gnome-keyring imagemagick\n\
+             - macOS: Xcode command line tools (WebView and Keychain are built in)\n\
+             - Windows: Visual Studio C++ build tools and the WebView2 runtime (built into Windows 11)"
+        );
+        return Ok(());
+    }
+    let missing: Vec<&str> = wanted.into_iter().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing system packages: {}", missing.join(" "));
+    let root = is_root();
+    let apt = |args: &[&str]| {
+        let mut command = if root { Command::new("apt-get") } else { sudo_apt() };
+        command.env("DEBIAN_FRONTEND", "noninteractive").args(["-o", "DPkg::Lock::Timeout=600"]).args(args);
+        command
+    };
+    run(&mut apt(&["update", "-q"]))?;
+    let mut install = apt(&["install", "-y", "-q", "--no-install-recommends"]);
+    install.args(&missing);
+    // apt's lock may be held by another process a little longer than the timeout: retry once.
+    run(&mut install).or_else(|_| {
+        let mut again = apt(&["install", "-y", "-q", "--no-install-recommends"]);
+        again.args(&missing);
+        run(&mut again)
+    })
+}
+
+fn sudo_apt() -> Command {
+    let mut command = Command::new("sudo");
+    command.arg("apt-get");
+    command
+}
+
+fn is_debian_like() -> bool {
+    cfg!(target_os = "linux") && std::path::Path::new("/etc/debian_version").exists()
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+}
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
