@@ -51,10 +51,7 @@ impl Driver {
     async fn open_app(&self, args: &[&str]) -> Client {
         let app = std::env::var("DERMDESK_APP").expect("DERMDESK_APP: run through `cargo xtask test`");
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "webkitgtk:browserOptions".into(),
-            json!({ "binary": app, "args": args }),
-        );
+        capabilities.insert("webkitgtk:browserOptions".into(), json!({ "binary": app, "args": args }));
         ClientBuilder::rustls()
             .expect("TLS roots")
             .capabilities(capabilities)
@@ -126,7 +123,13 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
     let first = client.find(Locator::Css("#worklist .worklist-row")).await.unwrap();
     let referral_id = first.attr("data-referral-id").await.unwrap().expect("rows carry their referral id");
     first.click().await.unwrap();
-    wait_for(&client, "the referral's details", Duration::from_secs(30), "document.querySelector('#patient-header')?.textContent").await;
+    wait_for(
+        &client,
+        "the referral's details",
+        Duration::from_secs(30),
+        "document.querySelector('#patient-header')?.textContent",
+    )
+    .await;
     let photos = wait_for(
         &client,
         "the photos to load",
@@ -159,7 +162,13 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
         .await
         .unwrap();
     client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();
-    wait_for(&client, "the confirmation", Duration::from_secs(10), "document.querySelector('#confirm-dialog')?.open").await;
+    wait_for(
+        &client,
+        "the confirmation",
+        Duration::from_secs(10),
+        "document.querySelector('#confirm-dialog')?.open",
+    )
+    .await;
     let summary = client.find(Locator::Css("#confirm-summary")).await.unwrap().text().await.unwrap();
     assert!(summary.contains("Seborrhoeic keratosis"), "the dialog shows what will be signed: {summary}");
     client.find(Locator::Css("#confirm-sign")).await.unwrap().click().await.unwrap();
@@ -185,7 +194,8 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
 
     // 4. Quit and restart without the hub (no network): everything is there, from the cache.
     let client = driver.open_app(&["--demo", "--offline"]).await;
-    let again = wait_for(&client, "the cached worklist", Duration::from_secs(60), &format!("{ROWS}.length")).await;
+    let again =
+        wait_for(&client, "the cached worklist", Duration::from_secs(60), &format!("{ROWS}.length")).await;
     assert_eq!(again.as_u64().unwrap(), count);
     client
         .find(Locator::Css(&format!(".worklist-row[data-referral-id=\"{referral_id}\"]")))

@@ -51,7 +51,7 @@ impl TestHub {
 
 pub struct TestDesk {
     pub desk: Arc<Desk>,
-    pub dir: TempDir,
+    _dir: TempDir,
 }
 
 impl TestDesk {
@@ -60,7 +60,7 @@ impl TestDesk {
         let config = DeskConfig { data_dir: dir.path().join("desk"), device_name: "integration test".into() };
         let desk = Arc::new(Desk::open(config, Arc::new(MemorySecretStore::default())).unwrap());
         desk.enrol(&hub.url, &hub.seed.enrolment_code).await.unwrap();
-        TestDesk { desk, dir }
+        TestDesk { desk, _dir: dir }
     }
 
     /// One full sync: feed, every photo, outbox.

@@ -148,7 +148,8 @@ async fn the_cache_files_hold_no_patient_names_or_nhs_numbers() {
         let path = entry.unwrap().path();
         files.push((path.clone(), std::fs::read(&path).unwrap()));
     }
-    let names: Vec<String> = files.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        files.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert!(names.iter().any(|n| n.ends_with("-wal")), "the WAL must be among the scanned files: {names:?}");
     let mut needles: Vec<String> = Vec::new();
     for referral in &hub.set.referrals {
@@ -167,7 +168,12 @@ async fn the_cache_files_hold_no_patient_names_or_nhs_numbers() {
         }
     }
     // And the data really is in there, readable through the key.
-    assert!(desk.desk.worklist().unwrap().iter().any(|r| r.patient_name == hub.set.referrals[0].patient.name));
+    assert!(desk
+        .desk
+        .worklist()
+        .unwrap()
+        .iter()
+        .any(|r| r.patient_name == hub.set.referrals[0].patient.name));
 }
 
 #[tokio::test]

@@ -19,8 +19,21 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
+        // Only the real-window tests (the last step of `test`), for quick iteration.
+        Some("e2e") => run(cargo().args(["build", "--bin", "dermdesk"])).and_then(|()| {
+            session::end_to_end(cargo().args([
+                "test",
+                "-p",
+                "dermdesk-e2e",
+                "--",
+                "--test-threads=1",
+                "--nocapture",
+            ]))
+        }),
         _ => {
-            eprintln!("usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test");
+            eprintln!(
+                "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e"
+            );
             return ExitCode::from(2);
         }
     };

@@ -13,7 +13,8 @@ pub enum Purpose {
 
 /// Build: WebKitGTK (brings GTK 3, libsoup 3, JavaScriptCore, D-Bus); perl and make build the
 /// vendored OpenSSL under SQLCipher.
-const BUILD: &[&str] = &["libwebkit2gtk-4.1-dev", "build-essential", "pkg-config", "perl", "make", "curl", "file"];
+const BUILD: &[&str] =
+    &["libwebkit2gtk-4.1-dev", "build-essential", "pkg-config", "perl", "make", "curl", "file"];
 /// Run headless and test: X server, WebDriver for WebKitGTK, a D-Bus session and a Secret
 /// Service (the cache key lives in the keychain), ImageMagick for window screenshots.
 const HEADLESS: &[&str] = &["xvfb", "xauth", "webkit2gtk-driver", "dbus-x11", "gnome-keyring", "imagemagick"];
@@ -43,11 +44,11 @@ pub fn ensure(purpose: Purpose) -> Result {
         command
     };
     run(&mut apt(&["update", "-q"]))?;
-    let mut install = apt(&["install", "-y", "-q", "--no-install-recommends"]);
+    let mut install = apt(&["install", "-y", "-q"]);
     install.args(&missing);
     // apt's lock may be held by another process a little longer than the timeout: retry once.
     run(&mut install).or_else(|_| {
-        let mut again = apt(&["install", "-y", "-q", "--no-install-recommends"]);
+        let mut again = apt(&["install", "-y", "-q"]);
         again.args(&missing);
         run(&mut again)
     })

@@ -25,7 +25,9 @@ impl Display {
             }
         }
         for number in 90..140 {
-            if Path::new(&format!("/tmp/.X11-unix/X{number}")).exists() || Path::new(&format!("/tmp/.X{number}-lock")).exists() {
+            if Path::new(&format!("/tmp/.X11-unix/X{number}")).exists()
+                || Path::new(&format!("/tmp/.X{number}-lock")).exists()
+            {
                 continue;
             }
             let name = format!(":{number}");
@@ -109,8 +111,14 @@ fn headless_env(command: &mut Command, display: &Display, data_home: &Path) {
 }
 
 pub fn run_interactive(app: Command) -> Result {
-    if cfg!(target_os = "linux") && std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        return Err("no display to open a window on; use `cargo xtask demo --screenshot FILE` on a headless machine".into());
+    if cfg!(target_os = "linux")
+        && std::env::var_os("DISPLAY").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none()
+    {
+        return Err(
+            "no display to open a window on; use `cargo xtask demo --screenshot FILE` on a headless machine"
+                .into(),
+        );
     }
     let mut command = if cfg!(target_os = "linux") && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
         eprintln!("no D-Bus session: starting one with a GNOME Keyring for the cache key");

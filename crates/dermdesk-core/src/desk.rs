@@ -352,7 +352,6 @@ impl Desk {
             Err(error) => return Ok(Err(self.record_photo_failure(&meta.content_id, &error.to_string())?)),
         };
         let verified = {
-            let bytes = bytes;
             let meta = meta.clone();
             tokio::task::spawn_blocking(move || verify_photo(&meta, &bytes).map(|()| bytes))
                 .await
@@ -412,7 +411,10 @@ impl Desk {
     }
 
     /// The newest signed outcome for a referral exactly as queued (for export and tests).
-    pub fn signed_outcome_for(&self, referral_id: &str) -> Result<Option<dermdesk_protocol::SignedOutcome>, CoreError> {
+    pub fn signed_outcome_for(
+        &self,
+        referral_id: &str,
+    ) -> Result<Option<dermdesk_protocol::SignedOutcome>, CoreError> {
         Ok(self.cache().latest_outcome(referral_id)?.map(|row| row.signed))
     }
 

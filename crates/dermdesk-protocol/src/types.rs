@@ -158,6 +158,8 @@ pub struct FeedPage {
     pub has_more: bool,
 }
 
+// Nearly every change is an upsert, so boxing the referral would only add an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
