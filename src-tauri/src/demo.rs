@@ -58,7 +58,8 @@ pub async fn start(demo_dir: PathBuf) -> Result<EmbeddedHub, String> {
 fn open_or_seed(demo_dir: &Path, hub_dir: &Path, scale: PhotoScale) -> Result<(Hub, String), String> {
     std::fs::create_dir_all(hub_dir).map_err(|e| e.to_string())?;
     let seed_file = hub_dir.join("seed.json");
-    let hub = Hub::open(Some(&hub_dir.join("hub.sqlite3")), &hub_dir.join("photos")).map_err(|e| e.to_string())?;
+    let hub =
+        Hub::open(Some(&hub_dir.join("hub.sqlite3")), &hub_dir.join("photos")).map_err(|e| e.to_string())?;
     if let Ok(text) = std::fs::read_to_string(&seed_file) {
         if let Ok(record) = serde_json::from_str::<SeedRecord>(&text) {
             return Ok((hub, record.consultant_id));
@@ -66,10 +67,12 @@ fn open_or_seed(demo_dir: &Path, hub_dir: &Path, scale: PhotoScale) -> Result<(H
     }
     let options = DemoOptions { seed: 2026, referrals: 12, photo_scale: scale, now: Utc::now() };
     let started = std::time::Instant::now();
-    let set = dermdesk_synth::build_demo_set(&demo_dir.join("synthetic"), &options).map_err(|e| e.to_string())?;
+    let set =
+        dermdesk_synth::build_demo_set(&demo_dir.join("synthetic"), &options).map_err(|e| e.to_string())?;
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "demo data ready");
     let seed = hub.seed_demo(&set).map_err(|e| e.to_string())?;
     let record = SeedRecord { consultant_id: seed.consultant.id.clone() };
-    std::fs::write(&seed_file, serde_json::to_vec(&record).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    std::fs::write(&seed_file, serde_json::to_vec(&record).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     Ok((hub, record.consultant_id))
 }

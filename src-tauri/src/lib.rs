@@ -94,7 +94,8 @@ async fn start<R: Runtime>(app: &AppHandle<R>, options: LaunchOptions) -> Result
 
     let mut hub = None;
     if options.demo && !options.offline {
-        let demo_dir = paths.cache_dir().map_err(|e| CoreError::Io(e.to_string()))?.join("dermdesk").join("demo");
+        let demo_dir =
+            paths.cache_dir().map_err(|e| CoreError::Io(e.to_string()))?.join("dermdesk").join("demo");
         let embedded = demo::start(demo_dir).await.map_err(|e| CoreError::Io(format!("demo hub: {e}")))?;
         if desk.enrolment()?.is_some() {
             desk.set_hub_url(&embedded.url)?;

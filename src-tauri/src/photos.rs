@@ -20,7 +20,11 @@ pub fn photo_url(content_id: &str) -> String {
     }
 }
 
-pub fn handle<R: Runtime>(context: UriSchemeContext<'_, R>, request: Request<Vec<u8>>, responder: UriSchemeResponder) {
+pub fn handle<R: Runtime>(
+    context: UriSchemeContext<'_, R>,
+    request: Request<Vec<u8>>,
+    responder: UriSchemeResponder,
+) {
     let app = context.app_handle().clone();
     let content_id = request.uri().path().trim_start_matches('/').to_owned();
     tauri::async_runtime::spawn(async move {
