@@ -1,1 +1,28 @@
-//! placeholder
+//! Derm Desk's reference hub: the central service a consultant's desktop app enrols with,
+//! syncs referrals and photos from, and sends signed outcomes to.
+//!
+//! It is real enough to test the app against (SQLite, signatures verified, exactly-once
+//! outcomes) and small enough to embed: the desktop app's demo runs it in-process, and
+//! `dermdesk-hub serve --demo` runs it alone. It depends on the protocol and the synthetic
+//! data crate, never on the app's core, so the two sides can only agree through the protocol.
+//!
+//! Code map: `hub.rs` (state, referral changes), `enrolment.rs`, `feed.rs`, `photos.rs`,
+//! `outcomes.rs` (the device-facing operations), `demo.rs` (seeding), `db.rs` (schema),
+//! `http.rs` (routes, `AppError`). Only `http.rs` knows about HTTP; only `db.rs`, `photos.rs` and
+//! the operations' SQL touch the disk.
+
+mod db;
+mod demo;
+mod enrolment;
+mod error;
+mod feed;
+mod http;
+mod hub;
+mod outcomes;
+mod photos;
+
+pub use demo::DemoSeed;
+pub use error::HubError;
+pub use http::{app, serve, AppError, ServerConfig, JSON_BODY_LIMIT};
+pub use hub::Hub;
+pub use outcomes::StoredOutcome;

@@ -1,0 +1,248 @@
+//! `dermdesk-hub`: runs the reference hub (`serve`), optionally seeded with the synthetic demo,
+//! and changes a hub database directly (`admin`), as a GP practice or the service would.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dermdesk_hub::{app, serve, Hub, HubError, ServerConfig};
+use dermdesk_synth::{build_demo_set, DemoOptions, PhotoScale, DEFAULT_REFERRALS};
+use tracing_subscriber::EnvFilter;
+
+/// Same seed every run: the demo's patients and photos are the same each time, so the photo
+/// cache is reused and a demo script can name them.
+const DEMO_SEED: u64 = 20_261_123;
+/// Long edge, in pixels, of photos at `--demo-scale small`: quick to generate, still zoomable.
+const DEMO_SMALL_EDGE: u32 = 1024;
+/// Read when `--admin-token` is not given, so the token need not appear in the process list.
+const ADMIN_TOKEN_ENV: &str = "DERMDESK_HUB_ADMIN_TOKEN";
+
+#[derive(Debug, Parser)]
+#[command(name = "dermdesk-hub", version, about = "Derm Desk reference hub")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the hub's HTTP API until Ctrl-C.
+    Serve(ServeArgs),
+    /// Change a hub database directly; safe while a server is using the same file.
+    Admin(AdminArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on. Port 0 picks a free port (printed at start).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    addr: SocketAddr,
+    /// Database file (created if missing). Without it the hub keeps everything in memory.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Photo directory. Default: beside the database (`<db>.photos`), or a temporary directory
+    /// removed at exit when there is no database file.
+    #[arg(long)]
+    photos: Option<PathBuf>,
+    /// Seed the synthetic demo set and print the demo consultant's enrolment code.
+    #[arg(long)]
+    demo: bool,
+    /// Photo size for --demo: `full` (camera-sized, slow the first time) or `small`.
+    #[arg(long, value_enum, default_value_t = DemoScale::Full)]
+    demo_scale: DemoScale,
+    /// Enables /admin routes for this bearer token (or set DERMDESK_HUB_ADMIN_TOKEN).
+    #[arg(long)]
+    admin_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DemoScale {
+    Full,
+    Small,
+}
+
+#[derive(Debug, clap::Args)]
+struct AdminArgs {
+    /// The hub's database file.
+    #[arg(long)]
+    db: PathBuf,
+    /// Photo directory (default `<db>.photos`); none of these actions touches photos.
+    #[arg(long)]
+    photos: Option<PathBuf>,
+    #[command(subcommand)]
+    action: AdminAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminAction {
+    /// Create a consultant and print its id.
+    CreateConsultant { display_name: String },
+    /// Issue a one-time enrolment code for a consultant.
+    EnrolmentCode { consultant_id: String },
+    /// Withdraw a referral (the GP practice no longer needs an answer).
+    Withdraw { referral_id: String },
+    /// Reassign an open referral to another consultant.
+    Reassign { referral_id: String, consultant_id: String },
+    /// Revoke a device: its token stops working at once.
+    RevokeDevice { device_id: String },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in log files or CI output.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let result = match Cli::parse().command {
+        Command::Serve(args) => run_serve(args),
+        Command::Admin(args) => run_admin(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dermdesk-hub: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_photo_dir(db: &Path) -> PathBuf {
+    db.with_extension("photos")
+}
+
+/// Removes a temporary photo directory when the server stops, however it stops.
+struct TemporaryDir(PathBuf);
+
+impl Drop for TemporaryDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_serve(args: ServeArgs) -> Result<(), String> {
+    let (photo_dir, _temporary) = match (&args.photos, &args.db) {
+        (Some(photos), _) => (photos.clone(), None),
+        (None, Some(db)) => (default_photo_dir(db), None),
+        (None, None) => {
+            let dir = std::env::temp_dir().join(format!("dermdesk-hub-photos-{}", std::process::id()));
+            (dir.clone(), Some(TemporaryDir(dir)))
+        }
+    };
+    let hub =
+        Hub::open(args.db.as_deref(), &photo_dir).map_err(|error| format!("cannot open the hub: {error}"))?;
+    let admin_token =
+        args.admin_token.or_else(|| std::env::var(ADMIN_TOKEN_ENV).ok()).filter(|token| !token.is_empty());
+    let admin_enabled = admin_token.is_some();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the runtime: {error}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(|error| format!("cannot listen on {}: {error}", args.addr))?;
+        let address = listener.local_addr().map_err(|error| error.to_string())?;
+        // Bound before seeding, so a busy port fails at once rather than after minutes of photo
+        // generation; connections made meanwhile wait in the backlog until serving starts.
+        let demo_seed = if args.demo {
+            let hub = hub.clone();
+            let scale = args.demo_scale;
+            let seed = tokio::task::spawn_blocking(move || seed_demo(&hub, scale))
+                .await
+                .map_err(|_| "seeding the demo panicked".to_string())??;
+            Some(seed)
+        } else {
+            None
+        };
+
+        println!("Derm Desk hub listening on http://{address}");
+        if admin_enabled {
+            println!("Admin routes enabled under http://{address}/admin/");
+        }
+        if let Some(seed) = demo_seed {
+            println!("Demo consultant: {} ({})", seed.consultant.display_name, seed.consultant.id);
+            println!(
+                "Other consultant: {} ({})",
+                seed.other_consultant.display_name, seed.other_consultant.id
+            );
+            println!("Enrolment code: {}", seed.enrolment_code);
+        }
+        let router = app(hub, ServerConfig { admin_token });
+        serve(listener, router, shutdown_signal()).await.map_err(|error| format!("server failed: {error}"))
+    })
+}
+
+fn seed_demo(hub: &Hub, scale: DemoScale) -> Result<dermdesk_hub::DemoSeed, String> {
+    let cache_dir = demo_cache_dir();
+    let options = DemoOptions {
+        seed: DEMO_SEED,
+        referrals: DEFAULT_REFERRALS,
+        photo_scale: match scale {
+            DemoScale::Full => PhotoScale::Full,
+            DemoScale::Small => PhotoScale::Small(DEMO_SMALL_EDGE),
+        },
+        now: chrono::Utc::now(),
+    };
+    eprintln!("Building the demo set in {} (the first run generates photos)...", cache_dir.display());
+    let demo = build_demo_set(&cache_dir, &options)
+        .map_err(|error| format!("cannot build the demo set in {}: {error}", cache_dir.display()))?;
+    hub.seed_demo(&demo).map_err(|error| format!("cannot seed the demo: {error}"))
+}
+
+/// `$XDG_CACHE_HOME/dermdesk/demo`, else `~/.cache/dermdesk/demo`, else under the temp dir.
+fn demo_cache_dir() -> PathBuf {
+    let non_empty = |name| std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from);
+    non_empty("XDG_CACHE_HOME")
+        .or_else(|| non_empty("HOME").map(|home| home.join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("dermdesk")
+        .join("demo")
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    eprintln!("Stopping: finishing requests in flight.");
+}
+
+fn run_admin(args: AdminArgs) -> Result<(), String> {
+    let photo_dir = args.photos.unwrap_or_else(|| default_photo_dir(&args.db));
+    let hub =
+        Hub::open(Some(&args.db), &photo_dir).map_err(|error| format!("cannot open the hub: {error}"))?;
+    let done = |result: Result<(), HubError>| result.map_err(|error| error.to_string());
+    match args.action {
+        AdminAction::CreateConsultant { display_name } => {
+            let consultant = hub.create_consultant(&display_name).map_err(|error| error.to_string())?;
+            println!("{}", consultant.id);
+            Ok(())
+        }
+        AdminAction::EnrolmentCode { consultant_id } => {
+            println!("{}", hub.create_enrolment_code(&consultant_id).map_err(|error| error.to_string())?);
+            Ok(())
+        }
+        AdminAction::Withdraw { referral_id } => done(hub.withdraw_referral(&referral_id)),
+        AdminAction::Reassign { referral_id, consultant_id } => {
+            done(hub.reassign_referral(&referral_id, &consultant_id))
+        }
+        AdminAction::RevokeDevice { device_id } => done(hub.revoke_device(&device_id)),
+    }
+}
