@@ -31,13 +31,18 @@ struct SeedRecord {
     consultant_id: String,
 }
 
-/// Starts (seeding on first use) the demo hub under `demo_dir`.
-pub async fn start(demo_dir: PathBuf) -> Result<EmbeddedHub, String> {
+/// Starts (seeding on first use) the demo hub under `demo_dir`. `fresh` starts the hub's
+/// referrals over (a new, unenrolled desk should not meet outcomes an earlier demo desk sent);
+/// the rendered synthetic photographs are reused either way.
+pub async fn start(demo_dir: PathBuf, fresh: bool) -> Result<EmbeddedHub, String> {
     let scale = photo_scale();
     let hub_dir = demo_dir.join(match scale {
         PhotoScale::Full => "hub",
         PhotoScale::Small(_) => "hub-small",
     });
+    if fresh && hub_dir.exists() {
+        std::fs::remove_dir_all(&hub_dir).map_err(|e| format!("resetting the demo hub: {e}"))?;
+    }
     let (hub, consultant_id) = tokio::task::spawn_blocking(move || open_or_seed(&demo_dir, &hub_dir, scale))
         .await
         .map_err(|e| e.to_string())??;

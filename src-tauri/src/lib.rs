@@ -96,8 +96,10 @@ async fn start<R: Runtime>(app: &AppHandle<R>, options: LaunchOptions) -> Result
     if options.demo && !options.offline {
         let demo_dir =
             paths.cache_dir().map_err(|e| CoreError::Io(e.to_string()))?.join("dermdesk").join("demo");
-        let embedded = demo::start(demo_dir).await.map_err(|e| CoreError::Io(format!("demo hub: {e}")))?;
-        if desk.enrolment()?.is_some() {
+        let enrolled = desk.enrolment()?.is_some();
+        let embedded =
+            demo::start(demo_dir, !enrolled).await.map_err(|e| CoreError::Io(format!("demo hub: {e}")))?;
+        if enrolled {
             desk.set_hub_url(&embedded.url)?;
         } else {
             let code = embedded

@@ -204,6 +204,8 @@ pub fn end_to_end(command: &mut Command) -> Result {
     let scratch = Scratch::new("e2e")?;
     let data_home = scratch.0.join("data");
     headless_env(command, &display, &data_home);
+    // A private cache too: the demo hub and its synthetic photos start from nothing, as on CI.
+    command.env("XDG_CACHE_HOME", scratch.0.join("cache"));
     command.env("DERMDESK_APP", app_binary()).env("TAURI_WEBVIEW_AUTOMATION", "true");
     crate::run(&mut with_keyring(command))
 }
