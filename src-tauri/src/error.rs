@@ -1,7 +1,8 @@
 //! The one error type that crosses IPC: `{kind, message}`. The UI branches on `kind` and shows
 //! `message`; both come from the core, which says what happened and what was kept safe.
 
-use dermdesk_core::CoreError;
+use dermdesk_core::views::StatusError;
+use dermdesk_core::{CoreError, ErrorKind};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -20,13 +21,24 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The error that stopped start-up, as remembered in the status.
+    pub fn from_status(error: &StatusError) -> AppError {
+        AppError { kind: kind_code(error.kind), message: error.message.clone() }
+    }
+}
+
+/// The snake_case code of a core error kind, exactly as it appears in status JSON.
+fn kind_code(kind: ErrorKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "internal".to_owned())
+}
+
 impl From<CoreError> for AppError {
     fn from(error: CoreError) -> AppError {
-        let kind = serde_json::to_value(error.kind())
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "internal".to_owned());
-        AppError { kind, message: error.to_string() }
+        AppError { kind: kind_code(error.kind()), message: error.to_string() }
     }
 }
 

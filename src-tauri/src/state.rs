@@ -41,10 +41,7 @@ impl AppState {
         match self.running.get() {
             Some(running) => Ok(Arc::clone(&running.desk)),
             None => Err(match &*self.startup_error.lock().unwrap_or_else(|e| e.into_inner()) {
-                Some(error) => AppError {
-                    kind: format!("{:?}", error.kind).to_lowercase(),
-                    message: error.message.clone(),
-                },
+                Some(error) => AppError::from_status(error),
                 None => AppError::starting(),
             }),
         }
