@@ -42,6 +42,9 @@ const outcomePanel = new OutcomePanel({
 
 function worklistEmptyText() {
   const status = state.status;
+  if (status && !status.syncing && status.online === null && status.last_error) {
+    return "Derm Desk could not open its encrypted cache. The message above says why; nothing was stored.";
+  }
   if (!status || status.online === null || status.syncing) return "No referrals assigned yet — syncing…";
   if (!status.consultant) return "This computer is not enrolled yet.";
   if (status.online === false) return "No referrals on this computer. Connect to download your worklist.";
@@ -111,7 +114,9 @@ const refreshWorklist = coalesced(async () => {
   } catch (error) {
     // While the cache is still opening, the status bar already says so; the back end sends
     // `referrals-changed` once it is open.
-    if (error?.kind !== "starting") notifyError(error, "The worklist could not be loaded");
+    // A start-up failure is already shown in the status bar; say it once.
+    const startUpFailure = state.status?.last_error && !state.status?.consultant && error?.kind === state.status.last_error.kind;
+    if (error?.kind !== "starting" && !startUpFailure) notifyError(error, "The worklist could not be loaded");
   }
   renderWorklist();
   reportReadyOnce();

@@ -13,6 +13,8 @@ function setText(element, text) {
 function connectionText(status) {
   if (status.online === true) return "Online";
   if (status.online === false) return "Offline";
+  // Start-up stopped before any connection was tried (e.g. no keychain).
+  if (!status.syncing && status.last_error) return "Not connected";
   return "Connecting…";
 }
 
