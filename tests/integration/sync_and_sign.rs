@@ -220,3 +220,42 @@ async fn the_engine_syncs_in_the_background_and_reports_status() {
     assert_eq!(desk.desk.worklist().unwrap().len(), referral_count);
     assert_eq!(desk.desk.integrity_check().unwrap(), "ok");
 }
+
+#[tokio::test]
+async fn acknowledged_referrals_leave_the_cache_after_the_retention_period_with_their_photos() {
+    let hub = TestHub::start().await;
+    let desk = TestDesk::enrolled(&hub).await;
+    desk.sync().await;
+    let worklist = desk.desk.worklist().unwrap();
+    let (sent_id, kept_id) = (worklist[0].referral_id.clone(), worklist[1].referral_id.clone());
+    desk.desk.sign_outcome(&sent_id, plan_outcome()).unwrap();
+    desk.desk.sign_outcome(&kept_id, plan_outcome()).unwrap();
+    hub.hub.withdraw_referral(&kept_id).unwrap(); // its outcome ends in conflict: never purged
+    desk.sync().await;
+    let sent_photos = desk.desk.open_referral(&sent_id).unwrap().referral.photos;
+
+    // Within the retention period nothing goes.
+    assert_eq!(desk.desk.purge_expired(Duration::from_secs(3600)).unwrap(), 0);
+    assert!(desk.desk.open_referral(&sent_id).is_ok());
+
+    // Past it (a zero period here), the acknowledged referral and its photos go; the signed
+    // outcome stays as proof; the conflicted one stays.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(desk.desk.purge_expired(Duration::ZERO).unwrap(), 1);
+    assert!(matches!(desk.desk.open_referral(&sent_id), Err(CoreError::UnknownReferral(_))));
+    for meta in &sent_photos {
+        let shared = desk.desk.worklist().unwrap().iter().any(|row| {
+            desk.desk
+                .open_referral(&row.referral_id)
+                .unwrap()
+                .referral
+                .photos
+                .iter()
+                .any(|p| p.content_id == meta.content_id)
+        });
+        assert!(shared || desk.desk.photo(&meta.content_id).unwrap().is_none(), "photo left behind");
+    }
+    assert!(desk.desk.signed_outcome_for(&sent_id).unwrap().is_some());
+    assert!(desk.desk.open_referral(&kept_id).is_ok());
+    assert_eq!(desk.desk.worklist().unwrap().len(), worklist.len() - 1);
+}

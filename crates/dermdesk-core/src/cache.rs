@@ -523,6 +523,34 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, CoreError> {
 }
 
 impl Cache {
+    /// Referrals whose newest outcome the hub acknowledged, with when.
+    pub fn sent_referrals(&self) -> Result<Vec<crate::plan::SentReferral>, CoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT r.id, o.sent_at FROM referral r JOIN outbox o ON o.referral_id = r.id
+             WHERE o.state = 'sent' AND o.sent_at IS NOT NULL
+               AND o.rowid = (SELECT max(rowid) FROM outbox WHERE referral_id = r.id)",
+        )?;
+        let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (referral_id, sent_at) = row?;
+            out.push(crate::plan::SentReferral { referral_id, sent_at: parse_time(&sent_at)? });
+        }
+        Ok(out)
+    }
+
+    /// Deletes referrals and the photos no other referral uses, in one transaction. Outbox rows
+    /// (signed outcomes and receipts) are kept.
+    pub fn purge_referrals(&mut self, referral_ids: &[String]) -> Result<(), CoreError> {
+        let transaction = self.connection.transaction()?;
+        for referral_id in referral_ids {
+            transaction.execute("DELETE FROM referral WHERE id = ?1", [referral_id])?;
+        }
+        delete_orphan_photos(&transaction)?;
+        transaction.commit()?;
+        Ok(())
+    }
+
     /// Number of verified photos per referral.
     pub fn photos_ready_by_referral(&self) -> Result<std::collections::HashMap<String, usize>, CoreError> {
         let mut statement = self.connection.prepare(

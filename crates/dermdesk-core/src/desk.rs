@@ -429,6 +429,17 @@ impl Desk {
             .min())
     }
 
+    /// Applies the retention rule; returns how many referrals were purged.
+    pub fn purge_expired(&self, retention: std::time::Duration) -> Result<usize, CoreError> {
+        let mut cache = self.cache();
+        let purge = crate::plan::referrals_to_purge(&cache.sent_referrals()?, Utc::now(), retention);
+        if !purge.is_empty() {
+            cache.purge_referrals(&purge)?;
+            tracing::info!(count = purge.len(), "purged referrals past retention");
+        }
+        Ok(purge.len())
+    }
+
     pub fn record_sync_success(&self) -> Result<(), CoreError> {
         self.cache().set_meta("last_sync_at", &Utc::now().to_rfc3339())
     }

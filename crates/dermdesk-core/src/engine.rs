@@ -21,6 +21,8 @@ pub struct EngineSettings {
     pub interval: Duration,
     /// Time between reachability checks while offline (also the fastest outbox retry).
     pub offline_poll: Duration,
+    /// How long a referral stays cached after its outcome was acknowledged.
+    pub retention: Duration,
     pub demo: bool,
 }
 
@@ -29,6 +31,7 @@ impl Default for EngineSettings {
         EngineSettings {
             interval: Duration::from_secs(120),
             offline_poll: Duration::from_secs(10),
+            retention: crate::plan::DEFAULT_RETENTION,
             demo: false,
         }
     }
@@ -184,6 +187,9 @@ impl Worker {
         }
         (self.on_event)(EngineEvent::ReferralsChanged);
         self.push(client).await?;
+        if self.desk.purge_expired(self.settings.retention)? > 0 {
+            (self.on_event)(EngineEvent::ReferralsChanged);
+        }
         self.desk.record_sync_success()?;
         if !failures.is_empty() {
             return Err(CoreError::Protocol(format!(

@@ -73,6 +73,23 @@ pub fn plan_feed_page(local: &[LocalReferral], page: &FeedPage) -> Vec<CacheOp> 
     operations
 }
 
+/// How long a referral stays cached after the hub acknowledged its outcome.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// A referral whose outcome the hub acknowledged (`sent_at`), as the retention rule sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentReferral {
+    pub referral_id: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// Referrals to purge from the cache, photos with them: those whose outcome was acknowledged
+/// longer ago than `retention`. Their signed outcome and receipt stay in the outbox as proof.
+pub fn referrals_to_purge(sent: &[SentReferral], now: DateTime<Utc>, retention: Duration) -> Vec<String> {
+    let cutoff = now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    sent.iter().filter(|r| r.sent_at < cutoff).map(|r| r.referral_id.clone()).collect()
+}
+
 /// The life of a signed outcome in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -256,6 +273,21 @@ mod tests {
             ],
             &["keep R1 as Withdrawn", "delete R2", "delete R3", "cursor 42"],
         );
+    }
+
+    #[test]
+    fn acknowledged_referrals_are_purged_after_the_retention_period_only() {
+        let sent = |id: &str, at: &str| SentReferral { referral_id: id.into(), sent_at: at.parse().unwrap() };
+        let purged = referrals_to_purge(
+            &[
+                sent("R-old", "2026-11-08T09:59:00Z"),  // 15 days ago
+                sent("R-edge", "2026-11-09T10:00:00Z"), // exactly 14 days ago: kept
+                sent("R-new", "2026-11-20T10:00:00Z"),
+            ],
+            now(),
+            DEFAULT_RETENTION,
+        );
+        assert_eq!(purged, ["R-old"]);
     }
 
     fn now() -> DateTime<Utc> {
