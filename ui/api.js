@@ -47,7 +47,9 @@ export const worklist = () => invoke("worklist");
 export const referral = (referralId) => invoke("referral", { referralId });
 
 /** Signs the outcome with this computer's key and queues it; returns the OutcomeView. */
-export const signAndSend = (referralId, outcome) => invoke("sign_and_send", { referralId, outcome });
+/** Signs what the consultant saw: the core refuses if the cached referral is another version. */
+export const signAndSend = (referralId, referralVersion, outcome) =>
+  invoke("sign_and_send", { referralId, referralVersion, outcome });
 
 export const syncNow = () => invoke("sync_now");
 

@@ -25,7 +25,7 @@ const state = {
 const worklist = new Worklist({ onOpen: (referralId) => openReferral(referralId) });
 const detail = new ReferralDetail();
 const outcomePanel = new OutcomePanel({
-  sign: (referralId, outcome) => api.signAndSend(referralId, outcome),
+  sign: (referralId, referralVersion, outcome) => api.signAndSend(referralId, referralVersion, outcome),
   signed: (referralId, outcomeView) => {
     if (state.openView?.referral.id === referralId) {
       state.openView = { ...state.openView, outcome: outcomeView };

@@ -340,7 +340,7 @@ export class OutcomePanel {
     this.confirmButton.textContent = "Signing…";
     this.confirmError.hidden = true;
     try {
-      const outcomeView = await this.sign(pending.referralId, pending.outcome);
+      const outcomeView = await this.sign(pending.referralId, pending.version, pending.outcome);
       this.drafts.delete(pending.referralId);
       this.dialog.close("signed");
       this.signed(pending.referralId, outcomeView);

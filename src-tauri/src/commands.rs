@@ -36,10 +36,11 @@ pub async fn referral(state: State<'_, AppState>, referral_id: String) -> AppRes
 pub async fn sign_and_send(
     state: State<'_, AppState>,
     referral_id: String,
+    referral_version: u64,
     outcome: Outcome,
 ) -> AppResult<OutcomeView> {
     let desk = state.desk()?;
-    let view = run_blocking(move || Ok(desk.sign_outcome(&referral_id, outcome)?)).await?;
+    let view = run_blocking(move || Ok(desk.sign_outcome(&referral_id, referral_version, outcome)?)).await?;
     state.sync_now();
     Ok(view)
 }

@@ -21,6 +21,12 @@ fn plan_outcome() -> Outcome {
     }
 }
 
+/// Signs the standard outcome for the version of the referral the desk shows.
+fn sign(desk: &TestDesk, referral_id: &str) -> Result<dermdesk_core::views::OutcomeView, CoreError> {
+    let version = desk.desk.open_referral(referral_id)?.referral.version;
+    desk.desk.sign_outcome(referral_id, version, plan_outcome())
+}
+
 #[tokio::test]
 async fn enrol_sync_sign_and_push_is_verified_by_the_hub_exactly_once() {
     let hub = TestHub::start().await;
@@ -50,11 +56,11 @@ async fn enrol_sync_sign_and_push_is_verified_by_the_hub_exactly_once() {
     let referral_id = worklist[0].referral_id.clone();
     let view = desk.desk.open_referral(&referral_id).unwrap();
     assert!(view.photos.iter().all(|p| p.ready));
-    let queued = desk.desk.sign_outcome(&referral_id, plan_outcome()).unwrap();
+    let queued = sign(&desk, &referral_id).unwrap();
     assert_eq!(queued.state, OutboxState::Queued);
     assert_eq!(desk.desk.outbox_waiting().unwrap(), 1);
     // Signing again while one is queued is refused, and changes nothing.
-    assert!(matches!(desk.desk.sign_outcome(&referral_id, plan_outcome()), Err(CoreError::AlreadySigned)));
+    assert!(matches!(sign(&desk, &referral_id), Err(CoreError::AlreadySigned)));
 
     desk.sync().await;
     let view = desk.desk.open_referral(&referral_id).unwrap();
@@ -96,7 +102,7 @@ async fn a_tampered_outcome_is_rejected_by_the_hub() {
     let desk = TestDesk::enrolled(&hub).await;
     desk.sync().await;
     let referral_id = desk.desk.worklist().unwrap()[1].referral_id.clone();
-    desk.desk.sign_outcome(&referral_id, plan_outcome()).unwrap();
+    sign(&desk, &referral_id).unwrap();
     let mut signed = desk_outbox_row(&desk, &referral_id);
     signed.payload.outcome.plan = "Discharge; no follow-up.".into();
 
@@ -118,7 +124,7 @@ async fn a_withdrawn_referral_turns_the_signed_outcome_into_a_kept_conflict() {
     let referral_id = desk.desk.worklist().unwrap()[2].referral_id.clone();
 
     // Signed offline; meanwhile the GP practice withdraws the referral.
-    desk.desk.sign_outcome(&referral_id, plan_outcome()).unwrap();
+    sign(&desk, &referral_id).unwrap();
     hub.hub.withdraw_referral(&referral_id).unwrap();
     desk.sync().await;
 
@@ -129,10 +135,7 @@ async fn a_withdrawn_referral_turns_the_signed_outcome_into_a_kept_conflict() {
     assert_eq!(view.removed_reason.as_deref(), Some("withdrawn"));
     assert!(desk.desk.signed_outcome_for(&referral_id).unwrap().is_some(), "never dropped");
     assert!(hub.hub.outcomes(&referral_id).unwrap().is_empty());
-    assert!(matches!(
-        desk.desk.sign_outcome(&referral_id, plan_outcome()),
-        Err(CoreError::ReferralRemoved(_))
-    ));
+    assert!(matches!(sign(&desk, &referral_id), Err(CoreError::ReferralRemoved(_))));
 }
 
 #[tokio::test]
@@ -141,7 +144,7 @@ async fn the_cache_files_hold_no_patient_names_or_nhs_numbers() {
     let desk = TestDesk::enrolled(&hub).await;
     desk.sync().await;
     let referral_id = desk.desk.worklist().unwrap()[0].referral_id.clone();
-    desk.desk.sign_outcome(&referral_id, plan_outcome()).unwrap();
+    sign(&desk, &referral_id).unwrap();
 
     let mut files = Vec::new();
     for entry in std::fs::read_dir(desk.desk.data_dir()).unwrap() {
@@ -203,7 +206,7 @@ async fn the_engine_syncs_in_the_background_and_reports_status() {
 
     // A signed outcome goes out on demand.
     let referral_id = desk.desk.worklist().unwrap()[0].referral_id.clone();
-    desk.desk.sign_outcome(&referral_id, plan_outcome()).unwrap();
+    sign(&desk, &referral_id).unwrap();
     engine.sync_now();
     tokio::time::timeout(Duration::from_secs(30), async {
         while hub.hub.outcomes(&referral_id).unwrap().is_empty() {
@@ -228,8 +231,8 @@ async fn acknowledged_referrals_leave_the_cache_after_the_retention_period_with_
     desk.sync().await;
     let worklist = desk.desk.worklist().unwrap();
     let (sent_id, kept_id) = (worklist[0].referral_id.clone(), worklist[1].referral_id.clone());
-    desk.desk.sign_outcome(&sent_id, plan_outcome()).unwrap();
-    desk.desk.sign_outcome(&kept_id, plan_outcome()).unwrap();
+    sign(&desk, &sent_id).unwrap();
+    sign(&desk, &kept_id).unwrap();
     hub.hub.withdraw_referral(&kept_id).unwrap(); // its outcome ends in conflict: never purged
     desk.sync().await;
     let sent_photos = desk.desk.open_referral(&sent_id).unwrap().referral.photos;
@@ -258,4 +261,28 @@ async fn acknowledged_referrals_leave_the_cache_after_the_retention_period_with_
     assert!(desk.desk.signed_outcome_for(&sent_id).unwrap().is_some());
     assert!(desk.desk.open_referral(&kept_id).is_ok());
     assert_eq!(desk.desk.worklist().unwrap().len(), worklist.len() - 1);
+}
+
+#[tokio::test]
+async fn an_outcome_is_only_signed_for_the_version_the_consultant_reviewed() {
+    let hub = TestHub::start().await;
+    let desk = TestDesk::enrolled(&hub).await;
+    desk.sync().await;
+    let referral_id = desk.desk.worklist().unwrap()[0].referral_id.clone();
+    let reviewed = desk.desk.open_referral(&referral_id).unwrap().referral;
+
+    // The GP practice adds to the history while the consultant is reading; the next sync
+    // brings the new version.
+    let mut changed = reviewed.clone();
+    changed.clinical.history.push_str(" Now bleeding on contact.");
+    hub.hub.update_referral(&changed).unwrap();
+    desk.sync().await;
+
+    let refused = desk.desk.sign_outcome(&referral_id, reviewed.version, plan_outcome());
+    assert!(
+        matches!(refused, Err(CoreError::ReferralChanged { reviewed: r, current: c }) if r == reviewed.version && c == reviewed.version + 1),
+        "{refused:?}"
+    );
+    assert!(desk.desk.signed_outcome_for(&referral_id).unwrap().is_none(), "nothing signed");
+    desk.desk.sign_outcome(&referral_id, reviewed.version + 1, plan_outcome()).unwrap();
 }

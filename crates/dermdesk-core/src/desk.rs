@@ -256,7 +256,15 @@ impl Desk {
 
     /// Signs the outcome with the device key and queues it, in one step: when this returns
     /// Ok, the signed outcome is durable and will be delivered exactly once.
-    pub fn sign_outcome(&self, referral_id: &str, outcome: Outcome) -> Result<OutcomeView, CoreError> {
+    ///
+    /// `reviewed_version` is the referral version the consultant had on screen; if the cache
+    /// has moved on (the GP changed the referral), nothing is signed.
+    pub fn sign_outcome(
+        &self,
+        referral_id: &str,
+        reviewed_version: u64,
+        outcome: Outcome,
+    ) -> Result<OutcomeView, CoreError> {
         outcome.check()?;
         let enrolment = self.enrolment()?.ok_or(CoreError::NotEnrolled)?;
         let mut cache = self.cache();
@@ -264,6 +272,12 @@ impl Desk {
             cache.referral(referral_id)?.ok_or_else(|| CoreError::UnknownReferral(referral_id.to_owned()))?;
         if let Some(reason) = cached.removed_reason {
             return Err(CoreError::ReferralRemoved(crate::cache::removal_reason_str(reason).to_owned()));
+        }
+        if cached.referral.version != reviewed_version {
+            return Err(CoreError::ReferralChanged {
+                reviewed: reviewed_version,
+                current: cached.referral.version,
+            });
         }
         let seed = self
             .secrets

@@ -36,6 +36,11 @@ pub enum CoreError {
     AlreadySigned,
     #[error("This referral is no longer assigned to you ({0}). Nothing was signed.")]
     ReferralRemoved(String),
+    #[error(
+        "The GP practice changed this referral (you reviewed version {reviewed}, it is now version \
+         {current}). Nothing was signed: review the changes and sign again."
+    )]
+    ReferralChanged { reviewed: u64, current: u64 },
     #[error("The service could not be reached ({0}). Everything is kept locally and will be sent later.")]
     Offline(String),
     #[error("The service refused the request: {message}")]
@@ -62,6 +67,7 @@ pub enum ErrorKind {
     InvalidOutcome,
     AlreadySigned,
     ReferralRemoved,
+    ReferralChanged,
     Offline,
     Hub,
     Protocol,
@@ -82,6 +88,7 @@ impl CoreError {
             CoreError::InvalidOutcome(_) => ErrorKind::InvalidOutcome,
             CoreError::AlreadySigned => ErrorKind::AlreadySigned,
             CoreError::ReferralRemoved(_) => ErrorKind::ReferralRemoved,
+            CoreError::ReferralChanged { .. } => ErrorKind::ReferralChanged,
             CoreError::Offline(_) => ErrorKind::Offline,
             CoreError::Hub { .. } => ErrorKind::Hub,
             CoreError::Protocol(_) => ErrorKind::Protocol,
