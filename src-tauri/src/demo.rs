@@ -5,16 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
-use dermdesk_hub::{Hub, ServerConfig};
-use dermdesk_synth::{DemoOptions, PhotoScale};
+use dermdesk_hub::{DemoSeed, Hub, ServerConfig};
+use dermdesk_synth::PhotoScale;
 use tokio::sync::oneshot;
 
 /// The running demo hub; dropping it stops the server.
 pub struct EmbeddedHub {
     pub url: String,
-    pub hub: Hub,
-    pub consultant_id: String,
+    /// One-time code for enrolling a new demo desk.
+    pub enrolment_code: String,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -26,12 +25,7 @@ fn photo_scale() -> PhotoScale {
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SeedRecord {
-    consultant_id: String,
-}
-
-/// Starts (seeding on first use) the demo hub under `demo_dir`. `fresh` starts the hub's
+/// Starts (and seeds) the demo hub under `demo_dir`. `fresh` starts the hub's
 /// referrals over (a new, unenrolled desk should not meet outcomes an earlier demo desk sent);
 /// the rendered synthetic photographs are reused either way.
 pub async fn start(demo_dir: PathBuf, fresh: bool) -> Result<EmbeddedHub, String> {
@@ -43,7 +37,7 @@ pub async fn start(demo_dir: PathBuf, fresh: bool) -> Result<EmbeddedHub, String
     if fresh && hub_dir.exists() {
         std::fs::remove_dir_all(&hub_dir).map_err(|e| format!("resetting the demo hub: {e}"))?;
     }
-    let (hub, consultant_id) = tokio::task::spawn_blocking(move || open_or_seed(&demo_dir, &hub_dir, scale))
+    let (hub, seed) = tokio::task::spawn_blocking(move || open_and_seed(&demo_dir, &hub_dir, scale))
         .await
         .map_err(|e| e.to_string())??;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
@@ -57,27 +51,17 @@ pub async fn start(demo_dir: PathBuf, fresh: bool) -> Result<EmbeddedHub, String
         .await;
     });
     tracing::info!(%url, "demo hub listening");
-    Ok(EmbeddedHub { url, hub, consultant_id, _shutdown: shutdown })
+    Ok(EmbeddedHub { url, enrolment_code: seed.enrolment_code, _shutdown: shutdown })
 }
 
-fn open_or_seed(demo_dir: &Path, hub_dir: &Path, scale: PhotoScale) -> Result<(Hub, String), String> {
+/// Opens the demo hub's database and (re)seeds it: seeding is idempotent (existing referrals
+/// and rendered photos are reused) and hands out a fresh one-time enrolment code.
+fn open_and_seed(demo_dir: &Path, hub_dir: &Path, scale: PhotoScale) -> Result<(Hub, DemoSeed), String> {
     std::fs::create_dir_all(hub_dir).map_err(|e| e.to_string())?;
-    let seed_file = hub_dir.join("seed.json");
     let hub =
         Hub::open(Some(&hub_dir.join("hub.sqlite3")), &hub_dir.join("photos")).map_err(|e| e.to_string())?;
-    if let Ok(text) = std::fs::read_to_string(&seed_file) {
-        if let Ok(record) = serde_json::from_str::<SeedRecord>(&text) {
-            return Ok((hub, record.consultant_id));
-        }
-    }
-    let options = DemoOptions { seed: 2026, referrals: 12, photo_scale: scale, now: Utc::now() };
     let started = std::time::Instant::now();
-    let set =
-        dermdesk_synth::build_demo_set(&demo_dir.join("synthetic"), &options).map_err(|e| e.to_string())?;
+    let seed = hub.seed_synthetic_demo(&demo_dir.join("synthetic"), scale).map_err(|e| e.to_string())?;
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "demo data ready");
-    let seed = hub.seed_demo(&set).map_err(|e| e.to_string())?;
-    let record = SeedRecord { consultant_id: seed.consultant.id.clone() };
-    std::fs::write(&seed_file, serde_json::to_vec(&record).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    Ok((hub, record.consultant_id))
+    Ok((hub, seed))
 }

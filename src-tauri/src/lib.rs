@@ -102,11 +102,7 @@ async fn start<R: Runtime>(app: &AppHandle<R>, options: LaunchOptions) -> Result
         if enrolled {
             desk.set_hub_url(&embedded.url)?;
         } else {
-            let code = embedded
-                .hub
-                .create_enrolment_code(&embedded.consultant_id)
-                .map_err(|e| CoreError::Io(format!("demo hub: {e}")))?;
-            desk.enrol(&embedded.url, &code).await?;
+            desk.enrol(&embedded.url, &embedded.enrolment_code).await?;
         }
         hub = Some(embedded);
     } else if let (Some(url), Some(code)) =

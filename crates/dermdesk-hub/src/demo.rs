@@ -2,8 +2,10 @@
 //! first, and a fresh enrolment code for it. Used by `serve --demo` and by the desktop app's
 //! in-process demo.
 
+use std::path::Path;
+
 use dermdesk_protocol::Consultant;
-use dermdesk_synth::DemoSet;
+use dermdesk_synth::{DemoOptions, DemoSet, PhotoScale, DEFAULT_REFERRALS};
 
 use crate::{Hub, HubError};
 
@@ -23,7 +25,27 @@ pub struct DemoSeed {
     pub other_consultant: Consultant,
 }
 
+/// Seed of the demo set: one fixed seed, so every demo (hub CLI or the app's embedded hub)
+/// shows the same synthetic patients and reuses the same rendered photos.
+pub const DEMO_SEED: u64 = 20_261_123;
+
 impl Hub {
+    /// Builds the synthetic demo set (rendered once, cached under `cache_dir`) and seeds it.
+    pub fn seed_synthetic_demo(
+        &self,
+        cache_dir: &Path,
+        photo_scale: PhotoScale,
+    ) -> Result<DemoSeed, HubError> {
+        let options = DemoOptions {
+            seed: DEMO_SEED,
+            referrals: DEFAULT_REFERRALS,
+            photo_scale,
+            now: chrono::Utc::now(),
+        };
+        let demo = dermdesk_synth::build_demo_set(cache_dir, &options)?;
+        self.seed_demo(&demo)
+    }
+
     /// Stores the demo set's photos and referrals and issues an enrolment code. Referrals that
     /// already exist (a database seeded before) are left exactly as they are.
     pub fn seed_demo(&self, demo: &DemoSet) -> Result<DemoSeed, HubError> {

@@ -21,7 +21,7 @@ mod hub;
 mod outcomes;
 mod photos;
 
-pub use demo::DemoSeed;
+pub use demo::{DemoSeed, DEMO_SEED};
 pub use error::HubError;
 pub use http::{app, serve, AppError, ServerConfig, JSON_BODY_LIMIT};
 pub use hub::Hub;

@@ -7,12 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dermdesk_hub::{app, serve, Hub, HubError, ServerConfig};
-use dermdesk_synth::{build_demo_set, DemoOptions, PhotoScale, DEFAULT_REFERRALS};
+use dermdesk_synth::PhotoScale;
 use tracing_subscriber::EnvFilter;
 
-/// Same seed every run: the demo's patients and photos are the same each time, so the photo
-/// cache is reused and a demo script can name them.
-const DEMO_SEED: u64 = 20_261_123;
 /// Long edge, in pixels, of photos at `--demo-scale small`: quick to generate, still zoomable.
 const DEMO_SMALL_EDGE: u32 = 1024;
 /// Read when `--admin-token` is not given, so the token need not appear in the process list.
@@ -177,19 +174,13 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
 
 fn seed_demo(hub: &Hub, scale: DemoScale) -> Result<dermdesk_hub::DemoSeed, String> {
     let cache_dir = demo_cache_dir();
-    let options = DemoOptions {
-        seed: DEMO_SEED,
-        referrals: DEFAULT_REFERRALS,
-        photo_scale: match scale {
-            DemoScale::Full => PhotoScale::Full,
-            DemoScale::Small => PhotoScale::Small(DEMO_SMALL_EDGE),
-        },
-        now: chrono::Utc::now(),
+    let photo_scale = match scale {
+        DemoScale::Full => PhotoScale::Full,
+        DemoScale::Small => PhotoScale::Small(DEMO_SMALL_EDGE),
     };
     eprintln!("Building the demo set in {} (the first run generates photos)...", cache_dir.display());
-    let demo = build_demo_set(&cache_dir, &options)
-        .map_err(|error| format!("cannot build the demo set in {}: {error}", cache_dir.display()))?;
-    hub.seed_demo(&demo).map_err(|error| format!("cannot seed the demo: {error}"))
+    hub.seed_synthetic_demo(&cache_dir, photo_scale)
+        .map_err(|error| format!("cannot build or seed the demo set in {}: {error}", cache_dir.display()))
 }
 
 /// `$XDG_CACHE_HOME/dermdesk/demo`, else `~/.cache/dermdesk/demo`, else under the temp dir.
