@@ -52,6 +52,28 @@ pub fn sync_now(state: State<'_, AppState>) -> AppResult<()> {
     Ok(())
 }
 
+#[tauri::command]
+pub fn cancel_sync(state: State<'_, AppState>) -> AppResult<()> {
+    state.desk()?;
+    state.cancel_sync();
+    Ok(())
+}
+
+/// Saves the outcome form as typed (`null` discards the draft).
+#[tauri::command]
+pub async fn save_draft(
+    state: State<'_, AppState>,
+    referral_id: String,
+    draft: Option<serde_json::Value>,
+) -> AppResult<()> {
+    let desk = state.desk()?;
+    run_blocking(move || match draft {
+        Some(draft) => Ok(desk.save_draft(&referral_id, &draft)?),
+        None => Ok(desk.discard_draft(&referral_id)?),
+    })
+    .await
+}
+
 /// Called by the UI once the worklist is on screen; lets a headless screenshot run know.
 #[tauri::command]
 pub fn ui_ready() -> AppResult<()> {

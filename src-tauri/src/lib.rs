@@ -64,6 +64,8 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -
             commands::referral,
             commands::sign_and_send,
             commands::sync_now,
+            commands::cancel_sync,
+            commands::save_draft,
             commands::ui_ready,
         ])
         .setup(move |app| {

@@ -47,6 +47,12 @@ impl AppState {
         }
     }
 
+    pub fn cancel_sync(&self) {
+        if let Some(running) = self.running.get() {
+            running.engine.cancel_sync();
+        }
+    }
+
     pub fn sync_now(&self) {
         if let Some(running) = self.running.get() {
             running.engine.sync_now();

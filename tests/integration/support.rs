@@ -67,12 +67,9 @@ impl TestDesk {
     pub async fn sync(&self) {
         let client = self.desk.client().unwrap();
         self.desk.pull_feed(&client, |_| {}).await.unwrap();
-        for meta in self.desk.missing_photos().unwrap() {
-            let content_id = meta.content_id.clone();
-            self.desk.fetch_photo(&client, meta).await.unwrap().unwrap_or_else(|problem| {
-                panic!("photo {content_id} refused: {problem}");
-            });
-        }
+        let missing = self.desk.missing_photos().unwrap();
+        let summary = self.desk.fetch_photos(&client, missing, 3, Arc::new(|_| {}), |_, _| {}).await.unwrap();
+        assert!(summary.failed.is_empty(), "photos refused: {:?}", summary.failed);
         self.desk.push_outbox(&client).await.unwrap();
     }
 }

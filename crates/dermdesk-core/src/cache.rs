@@ -62,6 +62,19 @@ const MIGRATIONS: &[&str] = &[
         sent_at TEXT
      );
      CREATE INDEX outbox_referral ON outbox (referral_id, created_at);",
+    // 2: resumable photo downloads and drafts.
+    "CREATE TABLE photo_chunk (
+        content_id TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        etag TEXT,
+        bytes BLOB NOT NULL,
+        PRIMARY KEY (content_id, start)
+     );
+     CREATE TABLE draft (
+        referral_id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+     );",
 ];
 
 pub struct Cache {
@@ -173,7 +186,8 @@ impl Cache {
     pub fn local_referrals(&self) -> Result<Vec<LocalReferral>, CoreError> {
         let mut statement = self.connection.prepare(
             "SELECT r.id, r.version,
-                    EXISTS (SELECT 1 FROM outbox o WHERE o.referral_id = r.id AND o.state != 'sent')
+                    EXISTS (SELECT 1 FROM outbox o WHERE o.referral_id = r.id AND o.state != 'sent'),
+                    EXISTS (SELECT 1 FROM draft d WHERE d.referral_id = r.id)
              FROM referral r",
         )?;
         let rows = statement.query_map([], |row| {
@@ -181,6 +195,7 @@ impl Cache {
                 id: row.get(0)?,
                 version: row.get::<_, i64>(1)? as u64,
                 has_unsent_outcome: row.get(2)?,
+                has_draft: row.get(3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -249,19 +264,107 @@ impl Cache {
             .is_some())
     }
 
-    /// Stores a photo whose bytes the caller has verified against its content id.
+    /// Stores a photo whose bytes the caller has verified against its content id, and drops
+    /// its partial download, in one transaction. A photo no cached referral uses any more is
+    /// not stored.
     pub fn store_verified_photo(
-        &self,
+        &mut self,
         content_id: &str,
         media_type: &str,
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), CoreError> {
-        self.connection.execute(
-            "INSERT OR IGNORE INTO photo (content_id, media_type, bytes, verified_at) VALUES (?1, ?2, ?3, ?4)",
+        let transaction = self.connection.transaction()?;
+        transaction.execute(
+            "INSERT OR IGNORE INTO photo (content_id, media_type, bytes, verified_at)
+             SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM referral_photo WHERE content_id = ?1)",
             params![content_id, media_type, bytes, now.to_rfc3339()],
         )?;
-        self.connection.execute("DELETE FROM photo_failure WHERE content_id = ?1", [content_id])?;
+        transaction.execute("DELETE FROM photo_failure WHERE content_id = ?1", [content_id])?;
+        transaction.execute("DELETE FROM photo_chunk WHERE content_id = ?1", [content_id])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The part of a photo received so far (contiguous from byte 0) and its ETag. Chunks past
+    /// a gap, or from a different ETag than the first, are ignored (and overwritten later).
+    pub fn photo_partial(&self, content_id: &str) -> Result<(Vec<u8>, Option<String>), CoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT start, etag, bytes FROM photo_chunk WHERE content_id = ?1 ORDER BY start",
+        )?;
+        let mut rows = statement.query([content_id])?;
+        let mut bytes = Vec::new();
+        let mut etag: Option<Option<String>> = None;
+        while let Some(row) = rows.next()? {
+            let offset: i64 = row.get(0)?;
+            let chunk_etag: Option<String> = row.get(1)?;
+            if offset as u64 != bytes.len() as u64 || etag.as_ref().is_some_and(|e| *e != chunk_etag) {
+                break;
+            }
+            etag.get_or_insert(chunk_etag);
+            bytes.extend_from_slice(row.get_ref(2)?.as_blob().map_err(|e| CoreError::Cache(e.to_string()))?);
+        }
+        Ok((bytes, etag.flatten()))
+    }
+
+    /// Keeps a received piece of a photo so an interrupted download resumes where it stopped.
+    /// Still unverified: it is never shown, only completed and then checked.
+    pub fn save_photo_chunk(
+        &self,
+        content_id: &str,
+        offset: u64,
+        etag: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<(), CoreError> {
+        self.connection.execute(
+            "INSERT INTO photo_chunk (content_id, start, etag, bytes) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (content_id, start) DO UPDATE SET etag = ?3, bytes = ?4",
+            params![content_id, offset as i64, etag, bytes],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a partial download (it turned out wrong, or the service restarted it).
+    pub fn discard_photo_partial(&self, content_id: &str) -> Result<(), CoreError> {
+        self.connection.execute("DELETE FROM photo_chunk WHERE content_id = ?1", [content_id])?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Drafts
+
+    /// Saves the consultant's unsigned outcome as typed (any JSON object the form produces).
+    pub fn save_draft(&self, referral_id: &str, body: &str, now: DateTime<Utc>) -> Result<(), CoreError> {
+        let changed = self.connection.execute(
+            "INSERT INTO draft (referral_id, body, updated_at) SELECT ?1, ?2, ?3
+             WHERE EXISTS (SELECT 1 FROM referral WHERE id = ?1)
+             ON CONFLICT (referral_id) DO UPDATE SET body = ?2, updated_at = ?3",
+            params![referral_id, body, now.to_rfc3339()],
+        )?;
+        if changed == 0 {
+            return Err(CoreError::UnknownReferral(referral_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    pub fn draft(&self, referral_id: &str) -> Result<Option<(String, DateTime<Utc>)>, CoreError> {
+        let row: Option<(String, String)> = self
+            .connection
+            .query_row("SELECT body, updated_at FROM draft WHERE referral_id = ?1", [referral_id], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        row.map(|(body, at)| Ok((body, parse_time(&at)?))).transpose()
+    }
+
+    pub fn referrals_with_drafts(&self) -> Result<std::collections::HashSet<String>, CoreError> {
+        let mut statement = self.connection.prepare("SELECT referral_id FROM draft")?;
+        let rows = statement.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn discard_draft(&self, referral_id: &str) -> Result<(), CoreError> {
+        self.connection.execute("DELETE FROM draft WHERE referral_id = ?1", [referral_id])?;
         Ok(())
     }
 
@@ -312,6 +415,8 @@ impl Cache {
              VALUES (?1, ?2, ?3, 'queued', ?4, ?4)",
             params![signed.payload.outcome_id, signed.payload.referral_id, body, now.to_rfc3339()],
         )?;
+        // The draft became the signed outcome.
+        transaction.execute("DELETE FROM draft WHERE referral_id = ?1", [&signed.payload.referral_id])?;
         transaction.commit()?;
         Ok(())
     }
@@ -459,7 +564,7 @@ fn apply_op(transaction: &Transaction<'_>, operation: &CacheOp, now: DateTime<Ut
                     params![referral.id, position as i64, photo.content_id],
                 )?;
             }
-            delete_orphan_photos(transaction)?;
+            delete_orphans(transaction)?;
         }
         CacheOp::MarkRemoved { referral_id, reason } => {
             transaction.execute(
@@ -469,18 +574,24 @@ fn apply_op(transaction: &Transaction<'_>, operation: &CacheOp, now: DateTime<Ut
         }
         CacheOp::Delete { referral_id } => {
             transaction.execute("DELETE FROM referral WHERE id = ?1", [referral_id])?;
-            delete_orphan_photos(transaction)?;
+            delete_orphans(transaction)?;
         }
         CacheOp::SetCursor(cursor) => set_meta(transaction, "feed_cursor", cursor)?,
     }
     Ok(())
 }
 
-fn delete_orphan_photos(transaction: &Transaction<'_>) -> Result<(), CoreError> {
+/// Removes photos, partial downloads and drafts that no cached referral needs any more.
+fn delete_orphans(transaction: &Transaction<'_>) -> Result<(), CoreError> {
+    transaction.execute("DELETE FROM draft WHERE referral_id NOT IN (SELECT id FROM referral)", [])?;
     transaction
         .execute("DELETE FROM photo WHERE content_id NOT IN (SELECT content_id FROM referral_photo)", [])?;
     transaction.execute(
         "DELETE FROM photo_failure WHERE content_id NOT IN (SELECT content_id FROM referral_photo)",
+        [],
+    )?;
+    transaction.execute(
+        "DELETE FROM photo_chunk WHERE content_id NOT IN (SELECT content_id FROM referral_photo)",
         [],
     )?;
     Ok(())
@@ -546,7 +657,7 @@ impl Cache {
         for referral_id in referral_ids {
             transaction.execute("DELETE FROM referral WHERE id = ?1", [referral_id])?;
         }
-        delete_orphan_photos(&transaction)?;
+        delete_orphans(&transaction)?;
         transaction.commit()?;
         Ok(())
     }

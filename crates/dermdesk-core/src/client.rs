@@ -93,19 +93,63 @@ impl HubClient {
         json_body(response).await
     }
 
-    /// Downloads a photo, refusing more than `expected_size` bytes whatever the headers say.
-    /// The caller verifies the hash before the photo becomes visible.
-    pub async fn photo(&self, content_id: &str, expected_size: u64) -> Result<Vec<u8>, CoreError> {
+    /// Starts downloading a photo, from byte `offset` when part of it is already kept
+    /// (`Range`, guarded by `If-Range` on the ETag so a changed resource restarts from zero).
+    /// The caller reads the body with [`PhotoDownload::next_chunk`] and verifies the hash
+    /// before the photo becomes visible.
+    pub async fn photo(
+        &self,
+        content_id: &str,
+        expected_size: u64,
+        offset: u64,
+        etag: Option<&str>,
+    ) -> Result<PhotoDownload, CoreError> {
         if !dermdesk_protocol::is_content_id(content_id) {
             return Err(CoreError::Protocol("malformed photo content id".into()));
         }
         let limit = expected_size.min(MAX_PHOTO_BYTES);
-        let request = self.authorised(self.http.get(self.url(&format!("/photos/{content_id}"))))?;
-        let response = request.send().await.map_err(offline)?;
-        if !response.status().is_success() {
-            return Err(error_body(response).await);
+        let mut request = self.authorised(self.http.get(self.url(&format!("/photos/{content_id}"))))?;
+        let resuming = offset > 0 && offset < limit;
+        if resuming {
+            request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+            if let Some(etag) = etag {
+                request = request.header(reqwest::header::IF_RANGE, etag);
+            }
         }
-        read_capped(response, limit).await
+        let response = request.send().await.map_err(offline)?;
+        let status = response.status();
+        let start = match status {
+            StatusCode::OK => 0,
+            StatusCode::PARTIAL_CONTENT if resuming => {
+                let range = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_RANGE)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(parse_content_range);
+                match range {
+                    Some((start, _end, total)) if start == offset && total == expected_size => start,
+                    _ => {
+                        return Err(CoreError::Protocol(
+                            "the service sent a different part of the photo".into(),
+                        ))
+                    }
+                }
+            }
+            StatusCode::RANGE_NOT_SATISFIABLE => return Err(CoreError::RangeRefused),
+            _ => return Err(error_body(response).await),
+        };
+        let remaining = limit.saturating_sub(start);
+        if response.content_length().is_some_and(|length| length > remaining) {
+            return Err(CoreError::Protocol(format!(
+                "the service offered more than the expected {remaining} bytes"
+            )));
+        }
+        let etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Ok(PhotoDownload { response, start, remaining, etag })
     }
 
     /// Submits a signed outcome; the outcome id makes a repeat harmless.
@@ -146,6 +190,39 @@ impl HubClient {
             },
         }
     }
+}
+
+/// A photo body being received.
+pub struct PhotoDownload {
+    response: reqwest::Response,
+    /// Offset of the first byte of this body within the photo (0 unless resumed).
+    pub start: u64,
+    remaining: u64,
+    /// The validator to send with `If-Range` when resuming later.
+    pub etag: Option<String>,
+}
+
+impl PhotoDownload {
+    /// The next piece of the body; `Ok(None)` at its end. More bytes than the photo's size is
+    /// a protocol error, whatever the headers said; a broken connection is `Offline`.
+    pub async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, CoreError> {
+        let Some(chunk) = self.response.chunk().await.map_err(offline)? else {
+            return Ok(None);
+        };
+        if chunk.len() as u64 > self.remaining {
+            return Err(CoreError::Protocol("the service sent more bytes than the photo has".into()));
+        }
+        self.remaining -= chunk.len() as u64;
+        Ok(Some(chunk))
+    }
+}
+
+/// Parses `bytes START-END/TOTAL`.
+fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
+    let (range, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (start, end) = range.split_once('-')?;
+    let (start, end, total) = (start.parse().ok()?, end.parse().ok()?, total.parse().ok()?);
+    (start <= end && end < total).then_some((start, end, total))
 }
 
 fn describe(error: &reqwest::Error) -> String {
@@ -192,11 +269,12 @@ async fn error_body(response: reqwest::Response) -> CoreError {
         Ok(body) => body,
         Err(error) => return error,
     };
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        // Busy or failing for a while: nothing is wrong with the request, so try again later.
+        return CoreError::Busy(format!("service answered {status}"));
+    }
     match serde_json::from_slice::<ApiError>(&body) {
         Ok(error) => CoreError::Hub { code: error.code, message: error.message },
-        Err(_) if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
-            CoreError::Offline(format!("service answered {status}"))
-        }
         Err(_) => CoreError::Protocol(format!("service answered {status}")),
     }
 }
@@ -213,6 +291,16 @@ mod tests {
         assert!(check_service_url("http://localhost:8787").is_ok());
         assert!(matches!(check_service_url("http://hub.example.nhs.uk"), Err(CoreError::BadServiceUrl(_))));
         assert!(matches!(check_service_url("ftp://127.0.0.1"), Err(CoreError::BadServiceUrl(_))));
+    }
+
+    #[test]
+    fn content_ranges_are_parsed_strictly() {
+        assert_eq!(parse_content_range("bytes 100-199/200"), Some((100, 199, 200)));
+        assert_eq!(parse_content_range("bytes 0-0/1"), Some((0, 0, 1)));
+        assert_eq!(parse_content_range("bytes 100-199/150"), None);
+        assert_eq!(parse_content_range("bytes 200-100/300"), None);
+        assert_eq!(parse_content_range("bytes */200"), None);
+        assert_eq!(parse_content_range("items 0-1/2"), None);
     }
 
     #[test]

@@ -16,11 +16,18 @@ use zeroize::Zeroizing;
 
 use crate::cache::Cache;
 use crate::client::{check_service_url, HubClient};
-use crate::plan::{after_push, plan_feed_page, OutboxState, OutboxUpdate};
+use crate::plan::{after_push, plan_feed_page, retry_photo, FetchFailure, OutboxState, OutboxUpdate};
 use crate::secrets::{SecretStore, CACHE_KEY, DEVICE_SIGNING_KEY, DEVICE_TOKEN};
 use crate::verify::verify_photo;
 use crate::views::{self, OutcomeView, PhotoItem, ReferralView, WorklistRow};
 use crate::CoreError;
+
+/// A photo download keeps what it has received in pieces of this size, so an interrupted
+/// download (dropped connection, crash, lid closed) resumes rather than restarts.
+pub const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Largest draft kept (the form's JSON); a real draft is a few KiB.
+pub const MAX_DRAFT_BYTES: usize = 256 * 1024;
 
 /// File name of the encrypted cache inside the data directory.
 pub const CACHE_FILE: &str = "cache.sqlite3";
@@ -201,11 +208,13 @@ impl Desk {
             latest.insert(row.referral_id.clone(), row); // rows come oldest first
         }
         let ready = cache.photos_ready_by_referral()?;
+        let drafts = cache.referrals_with_drafts()?;
         Ok(referrals
             .iter()
             .map(|cached| {
                 let id = &cached.referral.id;
-                views::worklist_row(cached, latest.get(id), ready.get(id).copied().unwrap_or(0))
+                let ready = ready.get(id).copied().unwrap_or(0);
+                views::worklist_row(cached, latest.get(id), ready, drafts.contains(id))
             })
             .collect())
     }
@@ -216,27 +225,55 @@ impl Desk {
         let cached =
             cache.referral(referral_id)?.ok_or_else(|| CoreError::UnknownReferral(referral_id.to_owned()))?;
         cache.mark_opened(referral_id, Utc::now())?;
+        let failures: HashMap<String, String> =
+            cache.photo_failures()?.into_iter().map(|(id, _attempts, problem)| (id, problem)).collect();
         let mut photos = Vec::with_capacity(cached.referral.photos.len());
         for meta in &cached.referral.photos {
+            let ready = cache.has_photo(&meta.content_id)?;
             photos.push(PhotoItem {
                 meta: meta.clone(),
-                ready: cache.has_photo(&meta.content_id)?,
+                ready,
                 url: None,
+                problem: if ready { None } else { failures.get(&meta.content_id).cloned() },
             });
         }
-        let outcome = cache.latest_outcome(referral_id)?.as_ref().map(views::outcome_view);
+        let latest = cache.latest_outcome(referral_id)?;
+        let draft = cache.draft(referral_id)?;
+        let draft_value = draft.as_ref().and_then(|(body, _)| serde_json::from_str(body).ok());
         Ok(ReferralView {
             due_at: cached.due_at,
             removed_reason: cached.removed_reason.map(|r| crate::cache::removal_reason_str(r).to_owned()),
+            conflict: views::conflict_reason(&cached, latest.as_ref(), draft.is_some()),
+            outcome: latest.as_ref().map(views::outcome_view),
+            draft: draft_value,
+            draft_saved_at: draft.map(|(_, at)| at),
             referral: cached.referral,
             photos,
-            outcome,
         })
     }
 
     /// A verified photo's media type and bytes, decrypted in memory only.
     pub fn photo(&self, content_id: &str) -> Result<Option<(String, Vec<u8>)>, CoreError> {
         self.cache().photo(content_id)
+    }
+
+    /// Saves the consultant's unsigned outcome form as they type; it survives a crash.
+    pub fn save_draft(&self, referral_id: &str, draft: &serde_json::Value) -> Result<(), CoreError> {
+        if !draft.is_object() {
+            return Err(CoreError::Protocol("a draft must be a JSON object".into()));
+        }
+        let body = draft.to_string();
+        if body.len() > MAX_DRAFT_BYTES {
+            return Err(CoreError::Protocol(format!(
+                "the draft is larger than {} KiB; the previous draft was kept",
+                MAX_DRAFT_BYTES / 1024
+            )));
+        }
+        self.cache().save_draft(referral_id, &body, Utc::now()).map_err(|e| e.while_saving("the draft"))
+    }
+
+    pub fn discard_draft(&self, referral_id: &str) -> Result<(), CoreError> {
+        self.cache().discard_draft(referral_id)
     }
 
     pub fn outbox_waiting(&self) -> Result<u32, CoreError> {
@@ -303,7 +340,7 @@ impl Desk {
             outcome,
         };
         let signed = sign_outcome(payload, &key).map_err(|e| CoreError::Signing(e.to_string()))?;
-        cache.queue_outcome(&signed, now)?;
+        cache.queue_outcome(&signed, now).map_err(|e| e.while_saving("the signed outcome"))?;
         tracing::info!("outcome signed and queued");
         let row = cache
             .latest_outcome(referral_id)?
@@ -354,17 +391,156 @@ impl Desk {
         Ok(missing.into_iter().filter_map(|id| metas.remove(&id)).collect())
     }
 
-    /// Downloads and verifies one photo; only a verified photo is stored.
+    /// Downloads `photos` with at most `concurrency` downloads at a time, each resumable and
+    /// verified before it is stored. `on_bytes` is told of every piece received, `on_done` of
+    /// every photo finished (stored or refused). Stops at the first sign that the service is
+    /// unreachable (after retries), keeping what was received for the next attempt.
+    pub async fn fetch_photos(
+        self: &Arc<Self>,
+        client: &HubClient,
+        photos: Vec<PhotoMeta>,
+        concurrency: usize,
+        on_bytes: Arc<dyn Fn(u64) + Send + Sync>,
+        mut on_done: impl FnMut(&PhotoMeta, &Result<u64, String>),
+    ) -> Result<PhotoSummary, CoreError> {
+        let mut summary = PhotoSummary::default();
+        let mut queue = photos.into_iter();
+        let mut running = tokio::task::JoinSet::new();
+        let mut first_error = None;
+        loop {
+            while first_error.is_none() && running.len() < concurrency.max(1) {
+                let Some(meta) = queue.next() else { break };
+                let (desk, client, on_bytes) = (Arc::clone(self), client.clone(), Arc::clone(&on_bytes));
+                running.spawn(async move {
+                    let result = desk.fetch_photo(&client, meta.clone(), on_bytes.as_ref()).await;
+                    (meta, result)
+                });
+            }
+            let Some(joined) = running.join_next().await else { break };
+            let (meta, result) = joined.map_err(|e| CoreError::Cache(format!("photo task failed: {e}")))?;
+            match result {
+                Ok(outcome) => {
+                    match &outcome {
+                        Ok(bytes) => {
+                            summary.stored += 1;
+                            summary.bytes += bytes;
+                        }
+                        Err(problem) => summary.failed.push((meta.content_id.clone(), problem.clone())),
+                    }
+                    on_done(&meta, &outcome);
+                }
+                // Let the downloads in flight finish (their progress is kept), start no more.
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(summary),
+        }
+    }
+
+    /// Downloads, verifies and stores one photo, retrying within this sync as
+    /// [`crate::plan::retry_photo`] says. `Ok(Err(problem))`: the photo was refused and stays
+    /// invisible; `Err`: the service is unreachable or the cache cannot be written.
     pub async fn fetch_photo(
         self: &Arc<Self>,
         client: &HubClient,
         meta: PhotoMeta,
+        on_bytes: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Result<u64, String>, CoreError> {
-        let bytes = match client.photo(&meta.content_id, meta.size).await {
-            Ok(bytes) => bytes,
-            Err(error @ CoreError::Offline(_)) => return Err(error),
-            Err(error) => return Ok(Err(self.record_photo_failure(&meta.content_id, &error.to_string())?)),
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (failure, error) = match self.fetch_photo_once(client, &meta, on_bytes).await {
+                Ok(size) => return Ok(Ok(size)),
+                Err(error @ (CoreError::DiskFull(_) | CoreError::Cache(_) | CoreError::NotEnrolled)) => {
+                    return Err(error)
+                }
+                Err(error) if error.is_transient() => (FetchFailure::Transient, error),
+                Err(error @ CoreError::RangeRefused) => (FetchFailure::Damaged, error),
+                Err(error @ CoreError::PhotoDamaged(_)) => (FetchFailure::Damaged, error),
+                Err(error) => (FetchFailure::Refused, error),
+            };
+            match retry_photo(failure, attempts) {
+                Some(wait) => {
+                    tracing::debug!(attempts, ?failure, "photo download failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                None if failure == FetchFailure::Transient => return Err(error),
+                None => return Ok(Err(self.record_photo_failure(&meta.content_id, &error.to_string())?)),
+            }
+        }
+    }
+
+    /// One attempt: resume from what the cache holds, stream the rest, keep pieces as they
+    /// arrive (so a crash or a dropped connection loses at most [`CHUNK_BYTES`]), verify the
+    /// whole, then store it and drop the pieces in one transaction.
+    async fn fetch_photo_once(
+        self: &Arc<Self>,
+        client: &HubClient,
+        meta: &PhotoMeta,
+        on_bytes: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, CoreError> {
+        let content_id = meta.content_id.clone();
+        let (mut bytes, etag) = {
+            let id = content_id.clone();
+            self.with_cache(move |cache| cache.photo_partial(&id)).await?
         };
+        if bytes.len() as u64 >= meta.size {
+            // Complete but never verified, or longer than it should be: start again.
+            self.cache().discard_photo_partial(&content_id)?;
+            bytes.clear();
+        }
+        let mut download =
+            match client.photo(&content_id, meta.size, bytes.len() as u64, etag.as_deref()).await {
+                Err(CoreError::RangeRefused) => {
+                    self.cache().discard_photo_partial(&content_id)?;
+                    return Err(CoreError::RangeRefused);
+                }
+                other => other?,
+            };
+        if download.start == 0 && !bytes.is_empty() {
+            // The service sent the whole photo again (its copy changed, or it ignores ranges).
+            self.cache().discard_photo_partial(&content_id)?;
+            bytes.clear();
+        }
+        bytes.reserve(meta.size as usize - bytes.len());
+        let mut kept = bytes.len();
+        let result = loop {
+            match download.next_chunk().await {
+                Ok(Some(chunk)) => {
+                    on_bytes(chunk.len() as u64);
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() - kept >= CHUNK_BYTES {
+                        self.keep_chunk(&content_id, kept, download.etag.as_deref(), &bytes[kept..]).await?;
+                        kept = bytes.len();
+                    }
+                }
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(error),
+            }
+        };
+        if let Err(error) = result {
+            // Keep what arrived; the next attempt asks only for the rest.
+            if bytes.len() > kept {
+                self.keep_chunk(&content_id, kept, download.etag.as_deref(), &bytes[kept..]).await?;
+            }
+            return Err(error);
+        }
+        if (bytes.len() as u64) < meta.size {
+            // The body ended early without an error (a truncating proxy): keep the prefix and
+            // resume; if it was not a prefix after all, the fingerprint check catches it.
+            if bytes.len() > kept {
+                self.keep_chunk(&content_id, kept, download.etag.as_deref(), &bytes[kept..]).await?;
+            }
+            return Err(CoreError::Offline(format!(
+                "the photo download stopped after {} of {} bytes",
+                bytes.len(),
+                meta.size
+            )));
+        }
         let verified = {
             let meta = meta.clone();
             tokio::task::spawn_blocking(move || verify_photo(&meta, &bytes).map(|()| bytes))
@@ -374,14 +550,37 @@ impl Desk {
         match verified {
             Ok(bytes) => {
                 let size = bytes.len() as u64;
+                let media_type = meta.media_type.clone();
                 self.with_cache(move |cache| {
-                    cache.store_verified_photo(&meta.content_id, &meta.media_type, &bytes, Utc::now())
+                    cache
+                        .store_verified_photo(&content_id, &media_type, &bytes, Utc::now())
+                        .map_err(|e| e.while_saving("a downloaded photo"))
                 })
                 .await?;
-                Ok(Ok(size))
+                Ok(size)
             }
-            Err(problem) => Ok(Err(self.record_photo_failure(&meta.content_id, &problem.to_string())?)),
+            Err(problem) => {
+                // Some received piece was wrong; nothing of it can be trusted.
+                self.cache().discard_photo_partial(&content_id)?;
+                Err(CoreError::PhotoDamaged(problem.to_string()))
+            }
         }
+    }
+
+    async fn keep_chunk(
+        self: &Arc<Self>,
+        content_id: &str,
+        start: usize,
+        etag: Option<&str>,
+        piece: &[u8],
+    ) -> Result<(), CoreError> {
+        let (content_id, etag, piece) = (content_id.to_owned(), etag.map(str::to_owned), piece.to_vec());
+        self.with_cache(move |cache| {
+            cache
+                .save_photo_chunk(&content_id, start as u64, etag.as_deref(), &piece)
+                .map_err(|e| e.while_saving("part of a photo download"))
+        })
+        .await
     }
 
     fn record_photo_failure(&self, content_id: &str, problem: &str) -> Result<String, CoreError> {

@@ -23,8 +23,13 @@ pub struct EngineSettings {
     pub offline_poll: Duration,
     /// How long a referral stays cached after its outcome was acknowledged.
     pub retention: Duration,
+    /// Photo downloads at the same time.
+    pub photo_concurrency: usize,
     pub demo: bool,
 }
+
+/// Photos fetched between two looks at the outbox.
+const PHOTO_BATCH: usize = 8;
 
 impl Default for EngineSettings {
     fn default() -> Self {
@@ -32,6 +37,7 @@ impl Default for EngineSettings {
             interval: Duration::from_secs(120),
             offline_poll: Duration::from_secs(10),
             retention: crate::plan::DEFAULT_RETENTION,
+            photo_concurrency: 3,
             demo: false,
         }
     }
@@ -46,6 +52,7 @@ pub enum EngineEvent {
 
 pub struct Engine {
     trigger: Arc<Notify>,
+    cancel: Arc<Notify>,
     status: watch::Receiver<SyncStatus>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -70,10 +77,15 @@ impl Engine {
         let (stop, mut stopped) = watch::channel(false);
         let worker = Worker { desk, settings, status: status_sender, on_event: Box::new(on_event) };
         let wake = Arc::clone(&trigger);
+        let cancel = Arc::new(Notify::new());
+        let cancelled = Arc::clone(&cancel);
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = worker.sync_once() => {}
+                    // Dropping the sync future cancels its requests; every step already taken
+                    // is committed, and partial photo downloads resume next time.
+                    _ = cancelled.notified() => worker.report(Err(CoreError::Cancelled)),
                     _ = stopped.changed() => break,
                 }
                 let pause = worker.pause();
@@ -88,12 +100,19 @@ impl Engine {
                 s.phase = SyncPhase::Idle;
             });
         });
-        Engine { trigger, status, stop, task }
+        Engine { trigger, cancel, status, stop, task }
     }
 
     /// Asks for a sync as soon as possible (coalesces repeated requests).
     pub fn sync_now(&self) {
         self.trigger.notify_one();
+    }
+
+    /// Stops the sync in progress, if any; the next one starts on schedule or on demand.
+    pub fn cancel_sync(&self) {
+        if self.status.borrow().syncing {
+            self.cancel.notify_one();
+        }
     }
 
     pub fn status(&self) -> watch::Receiver<SyncStatus> {
@@ -117,8 +136,10 @@ struct Worker {
 impl Worker {
     fn pause(&self) -> Duration {
         let status = self.status.borrow();
-        let mut pause =
-            if status.online == Some(true) { self.settings.interval } else { self.settings.offline_poll };
+        // Offline, busy, or the last sync did not finish: look again soon. That is also how a
+        // sync resumes by itself when the connection comes back.
+        let settled = status.online == Some(true) && status.last_error.is_none();
+        let mut pause = if settled { self.settings.interval } else { self.settings.offline_poll };
         // Wake for the next outbox retry.
         if let Ok(Some(next)) = self.desk.next_outbox_attempt() {
             let until = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
@@ -167,23 +188,30 @@ impl Worker {
             s.progress.photos_total = missing.len() as u64;
             s.progress.bytes_total = bytes_total;
         });
-        let mut failures = Vec::new();
-        for (index, meta) in missing.into_iter().enumerate() {
-            let size = meta.size;
-            let content_id = meta.content_id.clone();
-            if let Err(problem) = self.desk.fetch_photo(client, meta).await? {
-                failures.push((content_id, problem));
-            }
-            self.status.send_modify(|s| {
-                s.progress.photos_done = index as u64 + 1;
-                s.progress.bytes_done += size;
-            });
+        let status = self.status.clone();
+        let on_bytes: Arc<dyn Fn(u64) + Send + Sync> =
+            Arc::new(move |bytes| status.send_modify(|s| s.progress.bytes_done += bytes));
+        let mut failures = 0;
+        let mut batches = missing.into_iter().peekable();
+        while batches.peek().is_some() {
+            let batch: Vec<_> = batches.by_ref().take(PHOTO_BATCH).collect();
+            let summary = self
+                .desk
+                .fetch_photos(
+                    client,
+                    batch,
+                    self.settings.photo_concurrency,
+                    Arc::clone(&on_bytes),
+                    |_, _| {
+                        self.status.send_modify(|s| s.progress.photos_done += 1);
+                    },
+                )
+                .await?;
+            failures += summary.failed.len();
+            (self.on_event)(EngineEvent::ReferralsChanged);
             // Let a freshly signed outcome overtake a long photo download.
-            if index % 4 == 3 {
-                self.push(client).await?;
-                self.phase(SyncPhase::Photos);
-                (self.on_event)(EngineEvent::ReferralsChanged);
-            }
+            self.push(client).await?;
+            self.phase(SyncPhase::Photos);
         }
         (self.on_event)(EngineEvent::ReferralsChanged);
         self.push(client).await?;
@@ -191,10 +219,10 @@ impl Worker {
             (self.on_event)(EngineEvent::ReferralsChanged);
         }
         self.desk.record_sync_success()?;
-        if !failures.is_empty() {
-            return Err(CoreError::Protocol(format!(
-                "{} photo(s) failed verification and were not kept; they will be downloaded again",
-                failures.len()
+        if failures > 0 {
+            return Err(CoreError::PhotoDamaged(format!(
+                "{failures} photo(s) stayed damaged after {} attempts",
+                crate::plan::PHOTO_ATTEMPTS_PER_SYNC
             )));
         }
         Ok(())
@@ -231,6 +259,7 @@ impl Worker {
                     s.online = Some(true);
                     s.last_error = None;
                 }
+                Err(CoreError::Cancelled) => s.last_error = None,
                 Err(error) => {
                     if matches!(error, CoreError::Offline(_)) {
                         s.online = Some(false);

@@ -26,6 +26,12 @@ pub enum CoreError {
     Cache(String),
     #[error("File system error: {0}. Data already in the cache is unchanged.")]
     Io(String),
+    #[error(
+        "The disk is full, so {0} could not be saved. Nothing was lost: everything saved before is \
+         intact and the step that failed left no trace. Free some disk space; Derm Desk carries on \
+         by itself."
+    )]
+    DiskFull(String),
     #[error("This device is not enrolled with a teledermatology service yet.")]
     NotEnrolled,
     #[error("Referral {0} is not in the local cache.")]
@@ -43,6 +49,14 @@ pub enum CoreError {
     ReferralChanged { reviewed: u64, current: u64 },
     #[error("The service could not be reached ({0}). Everything is kept locally and will be sent later.")]
     Offline(String),
+    #[error("The service is busy or failing for now ({0}). Everything is kept locally; Derm Desk tries again shortly.")]
+    Busy(String),
+    #[error("The service no longer offers the part of the photo that was missing; it is downloaded again from the start.")]
+    RangeRefused,
+    #[error("The sync was stopped. Everything received so far is kept.")]
+    Cancelled,
+    #[error("A photo arrived damaged ({0}); it was not kept and is downloaded again.")]
+    PhotoDamaged(String),
     #[error("The service refused the request: {message}")]
     Hub { code: ErrorCode, message: String },
     #[error("The service answered something unexpected ({0}). Nothing local was changed.")]
@@ -62,6 +76,7 @@ pub enum ErrorKind {
     EncryptionUnavailable,
     Cache,
     Io,
+    DiskFull,
     NotEnrolled,
     UnknownReferral,
     InvalidOutcome,
@@ -69,6 +84,10 @@ pub enum ErrorKind {
     ReferralRemoved,
     ReferralChanged,
     Offline,
+    Busy,
+    RangeRefused,
+    PhotoDamaged,
+    Cancelled,
     Hub,
     Protocol,
     Signing,
@@ -83,6 +102,7 @@ impl CoreError {
             CoreError::EncryptionUnavailable => ErrorKind::EncryptionUnavailable,
             CoreError::Cache(_) => ErrorKind::Cache,
             CoreError::Io(_) => ErrorKind::Io,
+            CoreError::DiskFull(_) => ErrorKind::DiskFull,
             CoreError::NotEnrolled => ErrorKind::NotEnrolled,
             CoreError::UnknownReferral(_) => ErrorKind::UnknownReferral,
             CoreError::InvalidOutcome(_) => ErrorKind::InvalidOutcome,
@@ -90,6 +110,10 @@ impl CoreError {
             CoreError::ReferralRemoved(_) => ErrorKind::ReferralRemoved,
             CoreError::ReferralChanged { .. } => ErrorKind::ReferralChanged,
             CoreError::Offline(_) => ErrorKind::Offline,
+            CoreError::Busy(_) => ErrorKind::Busy,
+            CoreError::RangeRefused => ErrorKind::RangeRefused,
+            CoreError::PhotoDamaged(_) => ErrorKind::PhotoDamaged,
+            CoreError::Cancelled => ErrorKind::Cancelled,
             CoreError::Hub { .. } => ErrorKind::Hub,
             CoreError::Protocol(_) => ErrorKind::Protocol,
             CoreError::Signing(_) => ErrorKind::Signing,
@@ -100,12 +124,34 @@ impl CoreError {
 
 impl From<rusqlite::Error> for CoreError {
     fn from(error: rusqlite::Error) -> Self {
+        if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return CoreError::DiskFull("the change".into());
+        }
         CoreError::Cache(error.to_string())
     }
 }
 
 impl From<std::io::Error> for CoreError {
     fn from(error: std::io::Error) -> Self {
+        if error.kind() == std::io::ErrorKind::StorageFull {
+            return CoreError::DiskFull("the file".into());
+        }
         CoreError::Io(error.to_string())
+    }
+}
+
+impl CoreError {
+    /// A failure that says nothing about the request itself: the same request may well succeed
+    /// if tried again a little later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CoreError::Offline(_) | CoreError::Busy(_))
+    }
+
+    /// Names what could not be saved when the disk was full (for a clearer message).
+    pub fn while_saving(self, what: &str) -> CoreError {
+        match self {
+            CoreError::DiskFull(_) => CoreError::DiskFull(what.to_owned()),
+            other => other,
+        }
     }
 }

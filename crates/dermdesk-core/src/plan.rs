@@ -18,6 +18,8 @@ pub struct LocalReferral {
     /// A signed outcome for it is queued, in conflict or rejected: the referral must stay so
     /// the consultant can see what happened to their outcome.
     pub has_unsent_outcome: bool,
+    /// The consultant has started writing an outcome for it.
+    pub has_draft: bool,
 }
 
 /// One change to the cache. A page's operations are applied in one transaction.
@@ -63,7 +65,8 @@ pub fn plan_feed_page(local: &[LocalReferral], page: &FeedPage) -> Vec<CacheOp> 
                 operations.push(CacheOp::Upsert { referral: Box::new(referral.clone()), due_at });
             }
             Change::Removed { referral_id, reason } => match known.remove(referral_id.as_str()) {
-                Some(cached) if cached.has_unsent_outcome => operations
+                // The consultant's work on it is kept: the referral stays, marked as a conflict.
+                Some(cached) if cached.has_unsent_outcome || cached.has_draft => operations
                     .push(CacheOp::MarkRemoved { referral_id: referral_id.clone(), reason: *reason }),
                 _ => operations.push(CacheOp::Delete { referral_id: referral_id.clone() }),
             },
@@ -71,6 +74,36 @@ pub fn plan_feed_page(local: &[LocalReferral], page: &FeedPage) -> Vec<CacheOp> 
     }
     operations.push(CacheOp::SetCursor(page.next_cursor.clone()));
     operations
+}
+
+/// How a photo download attempt failed, as far as retrying is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchFailure {
+    /// No answer, a broken connection, or the service busy (5xx, 429): try again shortly.
+    Transient,
+    /// The bytes arrived but are wrong (size, fingerprint, image header): download again.
+    Damaged,
+    /// The service refused (4xx) or answered nonsense: not worth repeating in this sync.
+    Refused,
+}
+
+/// Attempts at one photo within one sync; after that it waits for the next sync.
+pub const PHOTO_ATTEMPTS_PER_SYNC: u32 = 3;
+
+/// Whether to try a photo again in this sync after `attempts` failed attempts, and after how
+/// long. `None`: stop for now (the photo stays invisible, the failure is reported, and the
+/// next sync tries again).
+pub fn retry_photo(failure: FetchFailure, attempts: u32) -> Option<Duration> {
+    if attempts >= PHOTO_ATTEMPTS_PER_SYNC {
+        return None;
+    }
+    match failure {
+        FetchFailure::Transient => {
+            Some(Duration::from_millis(250 << (2 * attempts.saturating_sub(1).min(4))))
+        }
+        FetchFailure::Damaged => Some(Duration::ZERO),
+        FetchFailure::Refused => None,
+    }
 }
 
 /// How long a referral stays cached after the hub acknowledged its outcome.
@@ -224,7 +257,11 @@ mod tests {
     }
 
     fn local(id: &str, version: u64, has_unsent_outcome: bool) -> LocalReferral {
-        LocalReferral { id: id.into(), version, has_unsent_outcome }
+        LocalReferral { id: id.into(), version, has_unsent_outcome, has_draft: false }
+    }
+
+    fn with_draft(id: &str, version: u64) -> LocalReferral {
+        LocalReferral { id: id.into(), version, has_unsent_outcome: false, has_draft: true }
     }
 
     /// Renders a plan as one line per operation, so tests read like the plan itself.
@@ -273,6 +310,37 @@ mod tests {
             ],
             &["keep R1 as Withdrawn", "delete R2", "delete R3", "cursor 42"],
         );
+    }
+
+    #[test]
+    fn removals_keep_referrals_with_a_draft_as_a_conflict() {
+        check(
+            &[with_draft("R1", 1), local("R2", 1, false)],
+            vec![
+                Change::Removed { referral_id: "R1".into(), reason: RemovalReason::Reassigned },
+                Change::Removed { referral_id: "R2".into(), reason: RemovalReason::Withdrawn },
+            ],
+            &["keep R1 as Reassigned", "delete R2", "cursor 42"],
+        );
+    }
+
+    #[test]
+    fn photo_retries_depend_on_how_the_attempt_failed() {
+        use FetchFailure::*;
+        let ms = |d: Option<Duration>| d.map(|d| d.as_millis());
+        // (failure, failed attempts so far, wait before the next attempt in milliseconds)
+        let table = [
+            (Transient, 1, Some(250)),
+            (Transient, 2, Some(1000)),
+            (Transient, 3, None),
+            (Damaged, 1, Some(0)),
+            (Damaged, 2, Some(0)),
+            (Damaged, 3, None),
+            (Refused, 1, None),
+        ];
+        for (failure, attempts, expected) in table {
+            assert_eq!(ms(retry_photo(failure, attempts)), expected, "{failure:?} after {attempts}");
+        }
     }
 
     #[test]

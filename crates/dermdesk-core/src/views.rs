@@ -33,6 +33,9 @@ pub struct WorklistRow {
     pub received_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
     pub status: ReferralStatus,
+    /// Why the referral is in conflict, in the consultant's words.
+    pub conflict: Option<String>,
+    pub has_draft: bool,
     pub photos_total: usize,
     pub photos_ready: usize,
 }
@@ -44,6 +47,8 @@ pub struct PhotoItem {
     pub ready: bool,
     /// Set by the shell: where the webview can load it from.
     pub url: Option<String>,
+    /// Why the last download of it was refused (it is retried at every sync).
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +71,11 @@ pub struct ReferralView {
     pub removed_reason: Option<String>,
     pub photos: Vec<PhotoItem>,
     pub outcome: Option<OutcomeView>,
+    /// Why the referral is in conflict, in the consultant's words.
+    pub conflict: Option<String>,
+    /// The unsigned outcome form as last typed.
+    pub draft: Option<serde_json::Value>,
+    pub draft_saved_at: Option<DateTime<Utc>>,
 }
 
 /// Phase of the sync engine, for the progress display.
@@ -122,7 +132,47 @@ pub fn outcome_view(row: &OutboxRow) -> OutcomeView {
     }
 }
 
+/// Why a referral is in conflict, if it is: the service no longer has it for this consultant
+/// while their work on it (a draft or an outcome not yet acknowledged) is still here, or the
+/// service refused the signed outcome with a conflict.
+pub fn conflict_reason(
+    cached: &CachedReferral,
+    outcome: Option<&OutboxRow>,
+    has_draft: bool,
+) -> Option<String> {
+    let state = outcome.map(|row| row.state);
+    if let Some(reason) = cached.removed_reason {
+        let what = match reason {
+            dermdesk_protocol::RemovalReason::Withdrawn => "The GP practice withdrew this referral",
+            dermdesk_protocol::RemovalReason::Reassigned => {
+                "This referral was reassigned to another consultant"
+            }
+        };
+        let kept = match state {
+            Some(OutboxState::Queued) => {
+                "your signed outcome is kept here but the service will not accept it"
+            }
+            Some(OutboxState::Conflict | OutboxState::Rejected) => "your signed outcome is kept here",
+            Some(OutboxState::Sent) => return None,
+            None if has_draft => "your draft is kept here",
+            None => return None,
+        };
+        return Some(format!("{what} after you started on it; {kept}."));
+    }
+    match state {
+        Some(OutboxState::Conflict) => Some(
+            outcome
+                .and_then(|row| row.problem.clone())
+                .unwrap_or_else(|| "The service refused the outcome.".into()),
+        ),
+        _ => None,
+    }
+}
+
 pub fn referral_status(cached: &CachedReferral, outcome: Option<&OutboxRow>) -> ReferralStatus {
+    if cached.removed_reason.is_some() && outcome.is_none_or(|row| row.state != OutboxState::Sent) {
+        return ReferralStatus::Conflict;
+    }
     match outcome.map(|row| row.state) {
         Some(OutboxState::Queued) => ReferralStatus::Queued,
         Some(OutboxState::Sent) => ReferralStatus::Sent,
@@ -137,6 +187,7 @@ pub fn worklist_row(
     cached: &CachedReferral,
     outcome: Option<&OutboxRow>,
     photos_ready: usize,
+    has_draft: bool,
 ) -> WorklistRow {
     let referral = &cached.referral;
     WorklistRow {
@@ -149,6 +200,8 @@ pub fn worklist_row(
         received_at: referral.received_at,
         due_at: cached.due_at,
         status: referral_status(cached, outcome),
+        conflict: conflict_reason(cached, outcome, has_draft),
+        has_draft,
         photos_total: referral.photos.len(),
         photos_ready,
     }
