@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
@@ -52,6 +53,21 @@ pub struct Desk {
     cache: Mutex<Cache>,
     secrets: Arc<dyn SecretStore>,
     config: DeskConfig,
+    counters: SyncCounters,
+}
+
+/// What the photo downloads met since this desk was opened (for the fault harness, benchmarks
+/// and diagnostics; never patient data).
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    /// Downloads that arrived complete but failed verification (size, fingerprint, header).
+    pub photos_damaged: std::sync::atomic::AtomicU64,
+    /// Downloads that resumed from a kept piece instead of starting again.
+    pub photos_resumed: std::sync::atomic::AtomicU64,
+    /// Bytes not downloaded again thanks to resuming.
+    pub bytes_resumed: std::sync::atomic::AtomicU64,
+    /// Attempts that failed for want of a connection or a busy service.
+    pub transient_failures: std::sync::atomic::AtomicU64,
 }
 
 /// What one feed pull changed.
@@ -94,7 +110,11 @@ impl Desk {
             .try_into()
             .map_err(|_| CoreError::Cache("the cache key has the wrong length".into()))?;
         let cache = Cache::open(&path, key)?;
-        Ok(Desk { cache: Mutex::new(cache), secrets, config })
+        Ok(Desk { cache: Mutex::new(cache), secrets, config, counters: SyncCounters::default() })
+    }
+
+    pub fn counters(&self) -> &SyncCounters {
+        &self.counters
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -458,9 +478,15 @@ impl Desk {
                 Err(error @ (CoreError::DiskFull(_) | CoreError::Cache(_) | CoreError::NotEnrolled)) => {
                     return Err(error)
                 }
-                Err(error) if error.is_transient() => (FetchFailure::Transient, error),
+                Err(error) if error.is_transient() => {
+                    self.counters.transient_failures.fetch_add(1, Relaxed);
+                    (FetchFailure::Transient, error)
+                }
                 Err(error @ CoreError::RangeRefused) => (FetchFailure::Damaged, error),
-                Err(error @ CoreError::PhotoDamaged(_)) => (FetchFailure::Damaged, error),
+                Err(error @ CoreError::PhotoDamaged(_)) => {
+                    self.counters.photos_damaged.fetch_add(1, Relaxed);
+                    (FetchFailure::Damaged, error)
+                }
                 Err(error) => (FetchFailure::Refused, error),
             };
             match retry_photo(failure, attempts) {
@@ -505,6 +531,9 @@ impl Desk {
             // The service sent the whole photo again (its copy changed, or it ignores ranges).
             self.cache().discard_photo_partial(&content_id)?;
             bytes.clear();
+        } else if download.start > 0 {
+            self.counters.photos_resumed.fetch_add(1, Relaxed);
+            self.counters.bytes_resumed.fetch_add(download.start, Relaxed);
         }
         bytes.reserve(meta.size as usize - bytes.len());
         let mut kept = bytes.len();
