@@ -97,6 +97,7 @@ export function renderStatus(status, now = new Date()) {
   message.dataset.tone = tone;
 
   const syncButton = byId("sync-now");
-  syncButton.disabled = Boolean(status.syncing);
-  setText(syncButton, status.syncing ? "Syncing…" : "Sync now");
+  syncButton.disabled = false;
+  setText(syncButton, status.syncing ? "Stop sync" : "Sync now");
+  syncButton.title = status.syncing ? "Stop this sync; everything received so far is kept and downloads resume next time." : "";
 }

@@ -51,16 +51,34 @@ impl TestHub {
 
 pub struct TestDesk {
     pub desk: Arc<Desk>,
-    _dir: TempDir,
+    secrets: Arc<MemorySecretStore>,
+    dir: TempDir,
 }
 
 impl TestDesk {
     pub async fn enrolled(hub: &TestHub) -> TestDesk {
+        Self::enrolled_at(hub, &hub.url).await
+    }
+
+    /// Enrolled with the hub's code but talking to `url` (a proxy in front of the hub).
+    pub async fn enrolled_at(hub: &TestHub, url: &str) -> TestDesk {
         let dir = tempfile::tempdir().unwrap();
-        let config = DeskConfig { data_dir: dir.path().join("desk"), device_name: "integration test".into() };
-        let desk = Arc::new(Desk::open(config, Arc::new(MemorySecretStore::default())).unwrap());
-        desk.enrol(&hub.url, &hub.seed.enrolment_code).await.unwrap();
-        TestDesk { desk, _dir: dir }
+        let secrets = Arc::new(MemorySecretStore::default());
+        let desk = Arc::new(Desk::open(Self::config(&dir), secrets.clone()).unwrap());
+        desk.enrol(url, &hub.seed.enrolment_code).await.unwrap();
+        TestDesk { desk, secrets, dir }
+    }
+
+    fn config(dir: &TempDir) -> DeskConfig {
+        DeskConfig { data_dir: dir.path().join("desk"), device_name: "integration test".into() }
+    }
+
+    /// Closes the desk and opens it again from its files, as after a crash or restart.
+    pub fn reopen(self) -> TestDesk {
+        let TestDesk { desk, secrets, dir } = self;
+        drop(desk);
+        let desk = Arc::new(Desk::open(Self::config(&dir), secrets.clone()).unwrap());
+        TestDesk { desk, secrets, dir }
     }
 
     /// One full sync: feed, every photo, outbox.

@@ -335,6 +335,15 @@ impl Cache {
 
     /// Saves the consultant's unsigned outcome as typed (any JSON object the form produces).
     pub fn save_draft(&self, referral_id: &str, body: &str, now: DateTime<Utc>) -> Result<(), CoreError> {
+        let signed: bool = self.connection.query_row(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE referral_id = ?1 AND state IN ('queued', 'sent'))",
+            [referral_id],
+            |row| row.get(0),
+        )?;
+        if signed {
+            // A save racing the signature: the signed outcome is what counts.
+            return Err(CoreError::AlreadySigned);
+        }
         let changed = self.connection.execute(
             "INSERT INTO draft (referral_id, body, updated_at) SELECT ?1, ?2, ?3
              WHERE EXISTS (SELECT 1 FROM referral WHERE id = ?1)
