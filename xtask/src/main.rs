@@ -20,16 +20,18 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
         // Only the real-window tests (the last step of `test`), for quick iteration.
-        Some("e2e") => run(cargo().args(["build", "--bin", "dermdesk"])).and_then(|()| {
-            session::end_to_end(cargo().args([
-                "test",
-                "-p",
-                "dermdesk-e2e",
-                "--",
-                "--test-threads=1",
-                "--nocapture",
-            ]))
-        }),
+        Some("e2e") => {
+            run(cargo().args(["build", "--bin", "dermdesk", "--bin", "dermdesk-hub"])).and_then(|()| {
+                session::end_to_end(cargo().args([
+                    "test",
+                    "-p",
+                    "dermdesk-e2e",
+                    "--",
+                    "--test-threads=1",
+                    "--nocapture",
+                ]))
+            })
+        }
         _ => {
             eprintln!(
                 "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e"
@@ -67,6 +69,11 @@ fn cargo() -> Command {
 
 fn app_binary() -> PathBuf {
     root().join("target").join("debug").join(if cfg!(windows) { "dermdesk.exe" } else { "dermdesk" })
+}
+
+/// The reference hub as its own process (the end-to-end tests stop and restart it).
+fn hub_binary() -> PathBuf {
+    root().join("target").join("debug").join(if cfg!(windows) { "dermdesk-hub.exe" } else { "dermdesk-hub" })
 }
 
 fn demo(args: &[String]) -> Result {
@@ -111,7 +118,7 @@ fn test(args: &[String]) -> Result {
     } else {
         eprintln!("node not found: skipping the UI's unit tests (tests/ui)");
     }
-    run(cargo().args(["build", "--bin", "dermdesk", "--locked"]))?;
+    run(cargo().args(["build", "--bin", "dermdesk", "--bin", "dermdesk-hub", "--locked"]))?;
     session::end_to_end(cargo().args(["test", "-p", "dermdesk-e2e", "--locked", "--", "--test-threads=1"]))?;
     eprintln!("xtask test: all passed in {:.0?}", started.elapsed());
     Ok(())
