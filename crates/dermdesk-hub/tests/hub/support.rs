@@ -62,7 +62,8 @@ impl TestHub {
     pub fn new() -> TestHub {
         let photos = tempfile::tempdir().unwrap();
         let hub = Hub::open(None, photos.path()).unwrap();
-        let router = app(hub.clone(), ServerConfig { admin_token: Some(ADMIN_TOKEN.into()) });
+        let router =
+            app(hub.clone(), ServerConfig { admin_token: Some(ADMIN_TOKEN.into()), ..ServerConfig::default() });
         TestHub { hub, router, _photos: photos }
     }
 
