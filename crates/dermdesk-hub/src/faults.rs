@@ -153,7 +153,8 @@ impl FaultConfig {
 }
 
 /// The CLI's names, one per field (`-` or `_` both accepted), and the short forms.
-const SPEC_KEYS: &str = "5xx, 429, retry-after, latency, latency-ms, latency-jitter-ms, timeout, timeout-ms, \
+const SPEC_KEYS: &str =
+    "5xx, 429, retry-after, latency, latency-ms, latency-jitter-ms, timeout, timeout-ms, \
      reset, reset-after-share, truncate, flip, wrong-length, seed";
 
 /// Parses the CLI's `--faults` spec: comma-separated `key=value` pairs, e.g.
@@ -174,8 +175,7 @@ impl FromStr for FaultConfig {
                 Ok(())
             };
             let whole = |field: &mut u64| -> Result<(), String> {
-                *field =
-                    value.parse().map_err(|_| format!("{key}: \"{value}\" is not a whole number"))?;
+                *field = value.parse().map_err(|_| format!("{key}: \"{value}\" is not a whole number"))?;
                 Ok(())
             };
             let canonical = match key.as_str() {
@@ -458,13 +458,12 @@ enum Action {
     Spoil(Spoil),
 }
 
-/// A fault applied to the handler's response body.
+/// A fault applied to the handler's response body. `cut` (the prefix kept) and `at` (the byte
+/// flipped) are taken modulo the body's length, known only after the handler.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Spoil {
-    /// The prefix kept is `cut` modulo the body's length (known only after the handler).
     Truncate { cut: u64 },
     WrongLength { extra: u64 },
-    /// The byte is `at` modulo the body's length.
     Flip { at: u64, bit: u8 },
 }
 
@@ -671,10 +670,11 @@ mod tests {
 
     #[test]
     fn a_full_spec_parses() {
-        let config: FaultConfig = "5xx=0.05,429=0.05,latency=0.2,latency-ms=200,timeout=0.01,timeout-ms=3000,\
+        let config: FaultConfig =
+            "5xx=0.05,429=0.05,latency=0.2,latency-ms=200,timeout=0.01,timeout-ms=3000,\
              reset=0.02,truncate=0.05,flip=0.05,wrong-length=0.02,seed=7"
-            .parse()
-            .unwrap();
+                .parse()
+                .unwrap();
         assert_eq!(
             config,
             FaultConfig {
@@ -748,8 +748,12 @@ mod tests {
 
     #[test]
     fn body_faults_other_than_truncate_are_drawn_for_photos_only() {
-        let state =
-            FaultState::new(FaultConfig { flip: 1.0, wrong_length: 1.0, seed: Some(1), ..FaultConfig::default() });
+        let state = FaultState::new(FaultConfig {
+            flip: 1.0,
+            wrong_length: 1.0,
+            seed: Some(1),
+            ..FaultConfig::default()
+        });
         assert_eq!(state.plan(FaultRoute::Feed).map(|plan| plan.action), Some(Action::None));
         assert!(matches!(
             state.plan(FaultRoute::Photos),

@@ -80,9 +80,8 @@ pub fn app(hub: Hub, config: ServerConfig) -> Router {
     // With admin routes a test can switch faults on at any time, so the middleware is always
     // there; without faults configured it is a pass-through costing two relaxed atomics. Without
     // either (the app's in-process demo) it is not installed at all.
-    let faults = config
-        .faults
-        .or_else(|| admin_token_sha256.is_some().then(|| Arc::new(FaultState::default())));
+    let faults =
+        config.faults.or_else(|| admin_token_sha256.is_some().then(|| Arc::new(FaultState::default())));
     let faulty = faults.as_ref();
     let state = AppState { hub, admin_token_sha256, faults: faults.clone() };
 

@@ -166,7 +166,9 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
             println!("Admin routes enabled under http://{address}/admin/");
         }
         if args.faults.as_ref().is_some_and(FaultConfig::is_active) {
-            println!("Fault injection is ON (test only): /v1/feed, /v1/photos and /v1/outcomes will misbehave");
+            println!(
+                "Fault injection is ON (test only): /v1/feed, /v1/photos and /v1/outcomes will misbehave"
+            );
         }
         if let Some(seed) = demo_seed {
             println!("Demo consultant: {} ({})", seed.consultant.display_name, seed.consultant.id);
