@@ -20,8 +20,8 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
         // Only the real-window tests (the last step of `test`), for quick iteration.
-        Some("e2e") => {
-            run(cargo().args(["build", "--bin", "dermdesk", "--bin", "dermdesk-hub"])).and_then(|()| {
+        Some("e2e") => run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"]))
+            .and_then(|()| {
                 session::end_to_end(cargo().args([
                     "test",
                     "-p",
@@ -30,8 +30,7 @@ fn main() -> ExitCode {
                     "--test-threads=1",
                     "--nocapture",
                 ]))
-            })
-        }
+            }),
         _ => {
             eprintln!(
                 "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e"
@@ -118,7 +117,7 @@ fn test(args: &[String]) -> Result {
     } else {
         eprintln!("node not found: skipping the UI's unit tests (tests/ui)");
     }
-    run(cargo().args(["build", "--bin", "dermdesk", "--bin", "dermdesk-hub", "--locked"]))?;
+    run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins", "--locked"]))?;
     session::end_to_end(cargo().args(["test", "-p", "dermdesk-e2e", "--locked", "--", "--test-threads=1"]))?;
     eprintln!("xtask test: all passed in {:.0?}", started.elapsed());
     Ok(())
