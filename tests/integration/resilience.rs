@@ -11,6 +11,8 @@ use dermdesk_core::views::ReferralStatus;
 use dermdesk_core::CoreError;
 use dermdesk_protocol::{Outcome, OutcomeKind};
 
+use dermdesk_hub::{FaultConfig, FaultState, ServerConfig};
+
 use crate::proxy::Proxy;
 use crate::support::{TestDesk, TestHub};
 
@@ -169,4 +171,70 @@ async fn the_engine_goes_offline_keeps_the_outcome_queued_and_finishes_by_itself
     .expect("the engine reconnects and sends the outcome by itself");
     assert_eq!(hub.hub.outcomes(&referral_id).unwrap().len(), 1);
     engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn under_every_fault_at_once_the_sync_ends_complete_with_no_damaged_photo_and_each_outcome_once() {
+    let faults = Arc::new(FaultState::new(FaultConfig {
+        error_5xx: 0.1,
+        too_many_requests: 0.05,
+        retry_after_secs: 0,
+        reset: 0.1,
+        truncate: 0.15,
+        flip: 0.15,
+        wrong_length: 0.05,
+        seed: Some(11),
+        ..FaultConfig::default()
+    }));
+    let hub =
+        TestHub::start_with(ServerConfig { faults: Some(faults.clone()), ..ServerConfig::default() }).await;
+    let desk = TestDesk::enrolled(&hub).await;
+    let d = &desk.desk;
+
+    let mut signed = Vec::new();
+    for _round in 0..60 {
+        let Ok(client) = d.client() else { continue };
+        let _ = d.pull_feed(&client, |_| {}).await;
+        let missing = d.missing_photos().unwrap();
+        let _ = d.fetch_photos(&client, missing, 3, Arc::new(|_| {}), |_, _| {}).await;
+        for row in d.worklist().unwrap() {
+            if row.status == ReferralStatus::New || row.status == ReferralStatus::Opened {
+                let version = d.open_referral(&row.referral_id).unwrap().referral.version;
+                let view = d.sign_outcome(&row.referral_id, version, outcome()).unwrap();
+                signed.push((row.referral_id.clone(), view.outcome_id));
+            }
+        }
+        // Retries are due at once in this test: bring them forward rather than wait.
+        let _ = d.push_outbox(&client).await;
+        let done = d.missing_photos().unwrap().is_empty()
+            && d.outbox_waiting().unwrap() == 0
+            && d.worklist().unwrap().len() == hub.set.referrals.len();
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        d.retry_outbox_now().unwrap();
+    }
+
+    let counts = faults.counts();
+    assert!(
+        counts.flip > 0
+            && counts.truncate > 0
+            && counts.reset_after_handler + counts.reset_before_handler > 0
+    );
+    assert!(d.missing_photos().unwrap().is_empty(), "every photo arrived in the end");
+    assert!(d.counters().photos_damaged.load(Relaxed) > 0, "flipped bytes were caught");
+    for referral in &hub.set.referrals {
+        for meta in &referral.photos {
+            let (_, bytes) = d.photo(&meta.content_id).unwrap().expect("stored");
+            assert_eq!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)), meta.content_id);
+        }
+    }
+    assert_eq!(signed.len(), hub.set.referrals.len());
+    for (referral_id, outcome_id) in &signed {
+        let on_hub = hub.hub.outcomes(referral_id).unwrap();
+        assert_eq!(on_hub.len(), 1, "exactly one outcome for {referral_id}");
+        assert_eq!(&on_hub[0].payload.outcome_id, outcome_id);
+    }
+    assert_eq!(d.integrity_check().unwrap(), "ok");
 }

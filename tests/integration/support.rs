@@ -33,6 +33,11 @@ pub struct TestHub {
 
 impl TestHub {
     pub async fn start() -> TestHub {
+        Self::start_with(ServerConfig::default()).await
+    }
+
+    /// A hub with its own server settings (e.g. fault injection).
+    pub async fn start_with(config: ServerConfig) -> TestHub {
         let (_, set) = demo_set();
         let dir = tempfile::tempdir().unwrap();
         let hub = Hub::open(None, &dir.path().join("photos")).unwrap();
@@ -40,7 +45,7 @@ impl TestHub {
         // Bind first, then serve: the port is known before any request is made.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let router = dermdesk_hub::app(hub.clone(), ServerConfig::default());
+        let router = dermdesk_hub::app(hub.clone(), config);
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(dermdesk_hub::serve(listener, router, async {
             let _ = stopped.await;

@@ -532,6 +532,16 @@ impl Cache {
         Ok(())
     }
 
+    /// Makes every queued outcome due now (the consultant asked to sync, or the service is
+    /// reachable again after a gap): backoff protects the service from a retry storm, not
+    /// from a person pressing a button once.
+    pub fn retry_outbox_now(&self, now: DateTime<Utc>) -> Result<usize, CoreError> {
+        Ok(self.connection.execute(
+            "UPDATE outbox SET next_attempt_at = ?1 WHERE state = 'queued' AND next_attempt_at > ?1",
+            [now.to_rfc3339()],
+        )?)
+    }
+
     pub fn outbox_waiting(&self) -> Result<u32, CoreError> {
         Ok(self
             .connection

@@ -660,6 +660,11 @@ impl Desk {
         Ok(self.cache().latest_outcome(referral_id)?.map(|row| row.signed))
     }
 
+    /// Makes every queued outcome due for sending now.
+    pub fn retry_outbox_now(&self) -> Result<usize, CoreError> {
+        self.cache().retry_outbox_now(Utc::now())
+    }
+
     /// When the next queued outcome is due for a retry, if any.
     pub fn next_outbox_attempt(&self) -> Result<Option<chrono::DateTime<Utc>>, CoreError> {
         Ok(self
