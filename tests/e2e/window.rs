@@ -412,6 +412,63 @@ async fn a_sync_cut_off_half_way_says_offline_keeps_the_outcome_and_finishes_by_
     .await;
     screenshot(&client, "hub-back.png").await;
     assert!(total >= 4, "the demo has photos to sync: {total}");
+
+    // 4. A draft is typed on another referral; the practice withdraws that referral. The draft
+    //    is kept and the referral shows as a conflict that says why.
+    let second = client.find(Locator::Css("#worklist .worklist-row:nth-child(2)")).await.unwrap();
+    let second_id = second.attr("data-referral-id").await.unwrap().unwrap();
+    second.click().await.unwrap();
+    wait_for(
+        &client,
+        "the second referral's form",
+        Duration::from_secs(30),
+        "document.querySelector('#plan')",
+    )
+    .await;
+    client
+        .find(Locator::Css("#plan"))
+        .await
+        .unwrap()
+        .send_keys("Draft: likely nummular eczema")
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the draft saved",
+        Duration::from_secs(10),
+        "document.querySelector('#draft-state')?.textContent.startsWith('Draft saved')",
+    )
+    .await;
+    let withdrawn = Command::new(HubProcess::binary())
+        .args(["admin", "--db"])
+        .arg(hub.dir.join("hub.sqlite3"))
+        .arg("--photos")
+        .arg(hub.dir.join("photos"))
+        .args(["withdraw", &second_id])
+        .status()
+        .unwrap();
+    assert!(withdrawn.success());
+    client.find(Locator::Css("#sync-now")).await.unwrap().click().await.unwrap();
+    let banner = wait_for(
+        &client,
+        "the conflict banner",
+        Duration::from_secs(60),
+        "[...document.querySelectorAll('#referral-notices .notice')].map(n => n.textContent).find(t => t.startsWith('Conflict'))",
+    )
+    .await;
+    assert!(banner.as_str().unwrap().contains("draft is kept"), "{banner}");
+    let plan =
+        client.find(Locator::Css("#plan")).await.unwrap().prop("value").await.unwrap().unwrap_or_default();
+    assert!(plan.contains("nummular eczema"), "the draft is still there: {plan}");
+    let badge = client
+        .find(Locator::Css(&format!(".worklist-row[data-referral-id=\"{second_id}\"] .status-badge")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(badge.to_lowercase().contains("conflict"), "{badge}");
+    screenshot(&client, "conflict.png").await;
     client.close().await.unwrap();
     drop(hub);
     let _ = std::fs::remove_dir_all(
