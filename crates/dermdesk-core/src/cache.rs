@@ -182,23 +182,31 @@ impl Cache {
     // ------------------------------------------------------------------------------------
     // Referrals
 
-    /// What the sync planner needs to know about every cached referral.
-    pub fn local_referrals(&self) -> Result<Vec<LocalReferral>, CoreError> {
-        let mut statement = self.connection.prepare(
+    /// What the sync planner needs to know about the cached referrals among `ids` (those one
+    /// feed page names). One primary-key lookup each, so a page costs the same however many
+    /// referrals are cached: scanning them all for every page made a first sync quadratic.
+    pub fn local_referrals(&self, ids: &[&str]) -> Result<Vec<LocalReferral>, CoreError> {
+        let mut statement = self.connection.prepare_cached(
             "SELECT r.id, r.version,
                     EXISTS (SELECT 1 FROM outbox o WHERE o.referral_id = r.id AND o.state != 'sent'),
                     EXISTS (SELECT 1 FROM draft d WHERE d.referral_id = r.id)
-             FROM referral r",
+             FROM referral r WHERE r.id = ?1",
         )?;
-        let rows = statement.query_map([], |row| {
-            Ok(LocalReferral {
-                id: row.get(0)?,
-                version: row.get::<_, i64>(1)? as u64,
-                has_unsent_outcome: row.get(2)?,
-                has_draft: row.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut local = Vec::new();
+        for id in ids {
+            let found = statement
+                .query_row([id], |row| {
+                    Ok(LocalReferral {
+                        id: row.get(0)?,
+                        version: row.get::<_, i64>(1)? as u64,
+                        has_unsent_outcome: row.get(2)?,
+                        has_draft: row.get(3)?,
+                    })
+                })
+                .optional()?;
+            local.extend(found);
+        }
+        Ok(local)
     }
 
     /// Applies one planned feed page atomically, cursor included.
