@@ -404,6 +404,10 @@ impl Desk {
     pub fn missing_photos(&self) -> Result<Vec<PhotoMeta>, CoreError> {
         let cache = self.cache();
         let missing = cache.missing_photos()?;
+        if missing.is_empty() {
+            // The usual case once synced: no need to read and parse every cached referral.
+            return Ok(Vec::new());
+        }
         let mut metas: HashMap<String, PhotoMeta> = HashMap::new();
         for cached in cache.referrals()? {
             for meta in cached.referral.photos {
