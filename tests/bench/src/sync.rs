@@ -894,3 +894,19 @@ fn update_doc(doc: &Path, section: &str) -> Result {
     let updated = format!("{}{DOC_BEGIN}\n\n{section}\n{}", &text[..begin], &text[end..]);
     std::fs::write(doc, updated).map_err(|e| format!("{}: {e}", doc.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_results_section_is_replaced_and_the_rest_kept() {
+        let doc = std::env::temp_dir().join(format!("dermdesk-bench-doc-{}.md", std::process::id()));
+        std::fs::write(&doc, format!("# Title\n\n{DOC_BEGIN}\n\nold\n{DOC_END}\n\n## After\n")).unwrap();
+        update_doc(&doc, "first run\n").unwrap();
+        update_doc(&doc, "second run\n").unwrap();
+        let text = std::fs::read_to_string(&doc).unwrap();
+        std::fs::remove_file(&doc).unwrap();
+        assert_eq!(text, format!("# Title\n\n{DOC_BEGIN}\n\nsecond run\n\n{DOC_END}\n\n## After\n"));
+    }
+}
