@@ -4,7 +4,10 @@
 //!   demo; with `--screenshot`, headless: wait for the worklist, write a PNG, exit.
 //! - `test`: everything CI runs: fmt check, clippy -D warnings, all tests, the end-to-end tests
 //!   in the real window.
+//! - `bench sync`: sync benchmarks against plain references, optimised build; results in
+//!   `target/bench/sync.json` and docs/PERFORMANCE.md.
 
+mod bench;
 mod packages;
 mod session;
 
@@ -19,6 +22,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         // Only the real-window tests (the last step of `test`), for quick iteration.
         Some("e2e") => run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"]))
             .and_then(|()| {
@@ -33,7 +37,8 @@ fn main() -> ExitCode {
             }),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e"
+                "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e \
+                 | cargo xtask bench sync"
             );
             return ExitCode::from(2);
         }

@@ -182,30 +182,43 @@ impl Cache {
     // ------------------------------------------------------------------------------------
     // Referrals
 
-    /// What the sync planner needs to know about every cached referral.
-    pub fn local_referrals(&self) -> Result<Vec<LocalReferral>, CoreError> {
-        let mut statement = self.connection.prepare(
+    /// What the sync planner needs to know about the cached referrals among `ids` (those one
+    /// feed page names). One primary-key lookup each, so a page costs the same however many
+    /// referrals are cached: scanning them all for every page made a first sync quadratic.
+    pub fn local_referrals(&self, ids: &[&str]) -> Result<Vec<LocalReferral>, CoreError> {
+        let mut statement = self.connection.prepare_cached(
             "SELECT r.id, r.version,
                     EXISTS (SELECT 1 FROM outbox o WHERE o.referral_id = r.id AND o.state != 'sent'),
                     EXISTS (SELECT 1 FROM draft d WHERE d.referral_id = r.id)
-             FROM referral r",
+             FROM referral r WHERE r.id = ?1",
         )?;
-        let rows = statement.query_map([], |row| {
-            Ok(LocalReferral {
-                id: row.get(0)?,
-                version: row.get::<_, i64>(1)? as u64,
-                has_unsent_outcome: row.get(2)?,
-                has_draft: row.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut local = Vec::new();
+        for id in ids {
+            let found = statement
+                .query_row([id], |row| {
+                    Ok(LocalReferral {
+                        id: row.get(0)?,
+                        version: row.get::<_, i64>(1)? as u64,
+                        has_unsent_outcome: row.get(2)?,
+                        has_draft: row.get(3)?,
+                    })
+                })
+                .optional()?;
+            local.extend(found);
+        }
+        Ok(local)
     }
 
-    /// Applies one planned feed page atomically, cursor included.
+    /// Applies one planned feed page atomically, cursor included. Photos, pieces and drafts no
+    /// referral needs any more go once the whole page is applied (a photo one change drops and
+    /// a later one names again stays).
     pub fn apply(&mut self, operations: &[CacheOp], now: DateTime<Utc>) -> Result<(), CoreError> {
         let transaction = self.connection.transaction()?;
         for operation in operations {
             apply_op(&transaction, operation, now)?;
+        }
+        if operations.iter().any(|op| matches!(op, CacheOp::Upsert { .. } | CacheOp::Delete { .. })) {
+            delete_orphans(&transaction)?;
         }
         transaction.commit()?;
         Ok(())
@@ -558,15 +571,18 @@ fn set_meta(connection: &Connection, name: &str, value: &str) -> Result<(), Core
 }
 
 fn apply_op(transaction: &Transaction<'_>, operation: &CacheOp, now: DateTime<Utc>) -> Result<(), CoreError> {
+    // Cached statements: a page applies the same few statements hundreds of times.
     match operation {
         CacheOp::Upsert { referral, due_at } => {
             let body = serde_json::to_string(referral).map_err(|e| CoreError::Cache(e.to_string()))?;
-            transaction.execute(
-                "INSERT INTO referral (id, version, body, urgency_rank, received_at, due_at, synced_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (id) DO UPDATE SET version = ?2, body = ?3, urgency_rank = ?4,
-                    received_at = ?5, due_at = ?6, synced_at = ?7, removed_reason = NULL",
-                params![
+            transaction
+                .prepare_cached(
+                    "INSERT INTO referral (id, version, body, urgency_rank, received_at, due_at, synced_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (id) DO UPDATE SET version = ?2, body = ?3, urgency_rank = ?4,
+                        received_at = ?5, due_at = ?6, synced_at = ?7, removed_reason = NULL",
+                )?
+                .execute(params![
                     referral.id,
                     referral.version as i64,
                     body,
@@ -574,26 +590,24 @@ fn apply_op(transaction: &Transaction<'_>, operation: &CacheOp, now: DateTime<Ut
                     referral.received_at.to_rfc3339(),
                     due_at.to_rfc3339(),
                     now.to_rfc3339()
-                ],
+                ])?;
+            transaction
+                .prepare_cached("DELETE FROM referral_photo WHERE referral_id = ?1")?
+                .execute([&referral.id])?;
+            let mut insert_photo = transaction.prepare_cached(
+                "INSERT INTO referral_photo (referral_id, position, content_id) VALUES (?1, ?2, ?3)",
             )?;
-            transaction.execute("DELETE FROM referral_photo WHERE referral_id = ?1", [&referral.id])?;
             for (position, photo) in referral.photos.iter().enumerate() {
-                transaction.execute(
-                    "INSERT INTO referral_photo (referral_id, position, content_id) VALUES (?1, ?2, ?3)",
-                    params![referral.id, position as i64, photo.content_id],
-                )?;
+                insert_photo.execute(params![referral.id, position as i64, photo.content_id])?;
             }
-            delete_orphans(transaction)?;
         }
         CacheOp::MarkRemoved { referral_id, reason } => {
-            transaction.execute(
-                "UPDATE referral SET removed_reason = ?2 WHERE id = ?1",
-                params![referral_id, removal_reason_str(*reason)],
-            )?;
+            transaction
+                .prepare_cached("UPDATE referral SET removed_reason = ?2 WHERE id = ?1")?
+                .execute(params![referral_id, removal_reason_str(*reason)])?;
         }
         CacheOp::Delete { referral_id } => {
-            transaction.execute("DELETE FROM referral WHERE id = ?1", [referral_id])?;
-            delete_orphans(transaction)?;
+            transaction.prepare_cached("DELETE FROM referral WHERE id = ?1")?.execute([referral_id])?;
         }
         CacheOp::SetCursor(cursor) => set_meta(transaction, "feed_cursor", cursor)?,
     }
@@ -689,5 +703,75 @@ impl Cache {
         )?;
         let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as usize)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dermdesk_protocol::*;
+
+    fn photo(content_id: &str) -> PhotoMeta {
+        PhotoMeta {
+            content_id: content_id.repeat(64),
+            size: 3,
+            width: 1,
+            height: 1,
+            media_type: "image/jpeg".into(),
+            captured_at: "2026-11-23T09:00:00Z".parse().unwrap(),
+            view: PhotoView::Overview,
+            body_site: "left forearm".into(),
+            source: PhotoSource::GpPractice,
+        }
+    }
+
+    fn upsert(id: &str, photos: &[&str]) -> CacheOp {
+        let referral = Referral {
+            id: id.into(),
+            version: 1,
+            patient: Patient {
+                name: "Test Patient".into(),
+                nhs_number: "9990000018".into(),
+                date_of_birth: "1970-01-01".parse().unwrap(),
+                sex: Sex::NotKnown,
+            },
+            practice: GpPractice {
+                ods_code: "Y00001".into(),
+                name: "Practice".into(),
+                nation: Nation::England,
+            },
+            referrer: Referrer { name: "Dr GP".into(), role: "GP".into() },
+            received_at: "2026-11-23T09:00:00Z".parse().unwrap(),
+            urgency: Urgency::Routine,
+            clinical: ClinicalDetails {
+                question: String::new(),
+                history: String::new(),
+                duration: String::new(),
+                medications: String::new(),
+            },
+            consent: Consent { given: true, recorded_at: None, recorded_by: None },
+            photos: photos.iter().map(|id| photo(id)).collect(),
+        };
+        CacheOp::Upsert { referral: Box::new(referral), due_at: Utc::now() }
+    }
+
+    #[test]
+    fn a_page_drops_only_the_photos_no_referral_names_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = Cache::open(&dir.path().join("cache.sqlite3"), &[7; 32]).unwrap();
+        let now = Utc::now();
+        cache.apply(&[upsert("R1", &["a", "b"])], now).unwrap();
+        for id in ["a", "b"] {
+            cache.store_verified_photo(&id.repeat(64), "image/jpeg", b"abc", now).unwrap();
+        }
+        // R1 drops both photos; R2, later in the same page, names "a" again.
+        cache.apply(&[upsert("R1", &[]), upsert("R2", &["a"])], now).unwrap();
+        assert!(cache.has_photo(&"a".repeat(64)).unwrap(), "a photo named again must stay");
+        assert!(!cache.has_photo(&"b".repeat(64)).unwrap(), "a photo nobody names must go");
+        cache.apply(&[CacheOp::Delete { referral_id: "R2".into() }], now).unwrap();
+        assert!(!cache.has_photo(&"a".repeat(64)).unwrap());
+        let ids: Vec<String> =
+            cache.local_referrals(&["R1", "R2"]).unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["R1"]);
     }
 }

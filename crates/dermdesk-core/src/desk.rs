@@ -17,7 +17,9 @@ use zeroize::Zeroizing;
 
 use crate::cache::Cache;
 use crate::client::{check_service_url, HubClient};
-use crate::plan::{after_push, plan_feed_page, retry_photo, FetchFailure, OutboxState, OutboxUpdate};
+use crate::plan::{
+    after_push, plan_feed_page, referral_ids, retry_photo, FetchFailure, OutboxState, OutboxUpdate,
+};
 use crate::secrets::{SecretStore, CACHE_KEY, DEVICE_SIGNING_KEY, DEVICE_TOKEN};
 use crate::verify::verify_photo;
 use crate::views::{self, OutcomeView, PhotoItem, ReferralView, WorklistRow};
@@ -385,7 +387,7 @@ impl Desk {
             summary.pages += 1;
             summary.changes += page.changes.len() as u64;
             self.with_cache(move |cache| {
-                let operations = plan_feed_page(&cache.local_referrals()?, &page);
+                let operations = plan_feed_page(&cache.local_referrals(&referral_ids(&page))?, &page);
                 cache.apply(&operations, Utc::now())
             })
             .await?;
@@ -402,6 +404,10 @@ impl Desk {
     pub fn missing_photos(&self) -> Result<Vec<PhotoMeta>, CoreError> {
         let cache = self.cache();
         let missing = cache.missing_photos()?;
+        if missing.is_empty() {
+            // The usual case once synced: no need to read and parse every cached referral.
+            return Ok(Vec::new());
+        }
         let mut metas: HashMap<String, PhotoMeta> = HashMap::new();
         for cached in cache.referrals()? {
             for meta in cached.referral.photos {
