@@ -25,9 +25,10 @@ use crate::verify::verify_photo;
 use crate::views::{self, OutcomeView, PhotoItem, ReferralView, WorklistRow};
 use crate::CoreError;
 
-/// A photo download keeps what it has received in pieces of this size, so an interrupted
-/// download (dropped connection, crash, lid closed) resumes rather than restarts.
-pub const CHUNK_BYTES: usize = 1024 * 1024;
+/// A photo download keeps what it has received in pieces of this size, so a download cut off by
+/// a crash resumes rather than restarts; a dropped connection keeps everything received, whatever
+/// this size. Smaller pieces mean less lost to a crash but more bytes written twice.
+pub const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
 /// Largest draft kept (the form's JSON); a real draft is a few KiB.
 pub const MAX_DRAFT_BYTES: usize = 256 * 1024;
