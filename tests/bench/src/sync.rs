@@ -291,7 +291,8 @@ fn encrypted_database(path: &Path) -> Result<Connection> {
     connection
         .execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA wal_autocheckpoint = 8192;
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;",
         )
@@ -581,7 +582,8 @@ fn plain_upsert(path: &Path, input: Input<'_>, storage: Storage) -> Result<Durat
             connection
                 .execute_batch(
                     "PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = FULL;
+                     PRAGMA synchronous = NORMAL;
+             PRAGMA wal_autocheckpoint = 8192;
                      PRAGMA foreign_keys = ON;
                      PRAGMA temp_store = MEMORY;",
                 )
