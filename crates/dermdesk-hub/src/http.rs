@@ -4,6 +4,7 @@
 //! reference for what each route accepts and answers.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::enrolment::Device;
+use crate::faults::{guard, FaultConfig, FaultReport, FaultRoute, FaultState};
 use crate::photos::{parse_range, read_photo_range, RangeRequest};
 use crate::{Hub, HubError, StoredOutcome};
 
@@ -44,12 +46,19 @@ pub struct ServerConfig {
     /// Enables the `/admin/...` routes for callers presenting this bearer token. `None` (or an
     /// empty string) leaves them out of the router altogether.
     pub admin_token: Option<String>,
+    /// Fault injection on the data-carrying device routes, for testing clients (see
+    /// `faults.rs`). With an admin token and no `faults`, the hub makes its own, injecting
+    /// nothing until `PUT /admin/faults` says otherwise.
+    pub faults: Option<Arc<FaultState>>,
 }
 
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let admin_token = self.admin_token.as_ref().map(|_| "<redacted>");
-        f.debug_struct("ServerConfig").field("admin_token", &admin_token).finish()
+        f.debug_struct("ServerConfig")
+            .field("admin_token", &admin_token)
+            .field("faults", &self.faults.as_ref().map(|faults| faults.config()))
+            .finish()
     }
 }
 
@@ -58,6 +67,8 @@ struct AppState {
     hub: Hub,
     /// Only a digest is kept, so comparing it never depends on the token's length.
     admin_token_sha256: Option<[u8; 32]>,
+    /// Present whenever the fault middleware is installed, so the admin routes can steer it.
+    faults: Option<Arc<FaultState>>,
 }
 
 /// The hub's router. Every route is listed here.
@@ -66,14 +77,21 @@ pub fn app(hub: Hub, config: ServerConfig) -> Router {
         .admin_token
         .filter(|token| !token.is_empty())
         .map(|token| Sha256::digest(token.as_bytes()).into());
-    let state = AppState { hub, admin_token_sha256 };
+    // With admin routes a test can switch faults on at any time, so the middleware is always
+    // there; without faults configured it is a pass-through costing two relaxed atomics. Without
+    // either (the app's in-process demo) it is not installed at all.
+    let faults =
+        config.faults.or_else(|| admin_token_sha256.is_some().then(|| Arc::new(FaultState::default())));
+    let faulty = faults.as_ref();
+    let state = AppState { hub, admin_token_sha256, faults: faults.clone() };
 
+    // Health and enrolment never get faults: a test harness must always be able to start.
     let mut router = Router::new()
         .route("/v1/health", get(health))
         .route("/v1/enrol", post(enrol))
-        .route("/v1/feed", get(feed))
-        .route("/v1/photos/{content_id}", get(photo))
-        .route("/v1/outcomes", post(submit_outcome));
+        .route("/v1/feed", guard(get(feed), faulty, FaultRoute::Feed))
+        .route("/v1/photos/{content_id}", guard(get(photo), faulty, FaultRoute::Photos))
+        .route("/v1/outcomes", guard(post(submit_outcome), faulty, FaultRoute::Outcomes));
     if state.admin_token_sha256.is_some() {
         router = router
             .route("/admin/consultants", post(admin_create_consultant))
@@ -88,7 +106,8 @@ pub fn app(hub: Hub, config: ServerConfig) -> Router {
             .route("/admin/referrals/{referral_id}/withdraw", post(admin_withdraw_referral))
             .route("/admin/referrals/{referral_id}/reassign", post(admin_reassign_referral))
             .route("/admin/referrals/{referral_id}/outcomes", get(admin_outcomes))
-            .route("/admin/devices/{device_id}/revoke", post(admin_revoke_device));
+            .route("/admin/devices/{device_id}/revoke", post(admin_revoke_device))
+            .route("/admin/faults", get(admin_faults).put(admin_set_faults));
     }
     router
         .fallback(no_such_route)
@@ -551,6 +570,23 @@ async fn admin_revoke_device(
     let hub = state.hub;
     blocking(move || hub.revoke_device(&device_id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn admin_faults(_: Admin, State(state): State<AppState>) -> Result<Json<FaultReport>, AppError> {
+    let faults = state.faults.ok_or(AppError::NoSuchRoute)?;
+    Ok(Json(faults.report()))
+}
+
+async fn admin_set_faults(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiJson(config): ApiJson<FaultConfig>,
+) -> Result<Json<FaultReport>, AppError> {
+    let faults = state.faults.ok_or(AppError::NoSuchRoute)?;
+    config.validate().map_err(AppError::Malformed)?;
+    tracing::info!(active = config.is_active(), "fault injection reconfigured");
+    faults.set(config);
+    Ok(Json(faults.report()))
 }
 
 #[cfg(test)]

@@ -8,13 +8,15 @@
 //!
 //! Code map: `hub.rs` (state, referral changes), `enrolment.rs`, `feed.rs`, `photos.rs`,
 //! `outcomes.rs` (the device-facing operations), `demo.rs` (seeding), `db.rs` (schema),
-//! `http.rs` (routes, `AppError`). Only `http.rs` knows about HTTP; only `db.rs`, `photos.rs` and
-//! the operations' SQL touch the disk.
+//! `http.rs` (routes, `AppError`), `faults.rs` (fault injection for testing clients). Only
+//! `http.rs` and `faults.rs` know about HTTP; only `db.rs`, `photos.rs` and the operations' SQL
+//! touch the disk.
 
 mod db;
 mod demo;
 mod enrolment;
 mod error;
+mod faults;
 mod feed;
 mod http;
 mod hub;
@@ -23,6 +25,7 @@ mod photos;
 
 pub use demo::{DemoSeed, DEMO_SEED};
 pub use error::HubError;
+pub use faults::{FaultConfig, FaultCounts, FaultReport, FaultState, RouteCounts};
 pub use http::{app, serve, AppError, ServerConfig, JSON_BODY_LIMIT};
 pub use hub::Hub;
 pub use outcomes::StoredOutcome;

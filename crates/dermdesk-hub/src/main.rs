@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use dermdesk_hub::{app, serve, Hub, HubError, ServerConfig};
+use dermdesk_hub::{app, serve, FaultConfig, FaultState, Hub, HubError, ServerConfig};
 use dermdesk_synth::PhotoScale;
 use tracing_subscriber::EnvFilter;
 
@@ -51,6 +52,11 @@ struct ServeArgs {
     /// Enables /admin routes for this bearer token (or set DERMDESK_HUB_ADMIN_TOKEN).
     #[arg(long)]
     admin_token: Option<String>,
+    /// Test only: inject faults into /v1/feed, /v1/photos and /v1/outcomes, e.g.
+    /// "5xx=0.05,429=0.05,latency=0.2,latency-ms=200,timeout=0.01,timeout-ms=3000,reset=0.02,
+    /// truncate=0.05,flip=0.05,wrong-length=0.02,seed=7" (see docs/api.md).
+    #[arg(long, value_name = "SPEC")]
+    faults: Option<FaultConfig>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -159,6 +165,11 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
         if admin_enabled {
             println!("Admin routes enabled under http://{address}/admin/");
         }
+        if args.faults.as_ref().is_some_and(FaultConfig::is_active) {
+            println!(
+                "Fault injection is ON (test only): /v1/feed, /v1/photos and /v1/outcomes will misbehave"
+            );
+        }
         if let Some(seed) = demo_seed {
             println!("Demo consultant: {} ({})", seed.consultant.display_name, seed.consultant.id);
             println!(
@@ -167,7 +178,8 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
             );
             println!("Enrolment code: {}", seed.enrolment_code);
         }
-        let router = app(hub, ServerConfig { admin_token });
+        let faults = args.faults.map(|config| Arc::new(FaultState::new(config)));
+        let router = app(hub, ServerConfig { admin_token, faults });
         serve(listener, router, shutdown_signal()).await.map_err(|error| format!("server failed: {error}"))
     })
 }
@@ -235,5 +247,34 @@ fn run_admin(args: AdminArgs) -> Result<(), String> {
             done(hub.reassign_referral(&referral_id, &consultant_id))
         }
         AdminAction::RevokeDevice { device_id } => done(hub.revoke_device(&device_id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(faults: &str) -> Result<ServeArgs, clap::Error> {
+        match Cli::try_parse_from(["dermdesk-hub", "serve", "--faults", faults])?.command {
+            Command::Serve(args) => Ok(args),
+            Command::Admin(_) => panic!("parsed as admin"),
+        }
+    }
+
+    #[test]
+    fn serve_takes_a_faults_spec() {
+        let args = serve_args("5xx=0.05,latency=0.2,latency-ms=200,seed=7").unwrap();
+        let faults = args.faults.unwrap();
+        assert_eq!(faults.error_5xx, 0.05);
+        assert_eq!(faults.latency, 0.2);
+        assert_eq!(faults.seed, Some(7));
+    }
+
+    #[test]
+    fn serve_refuses_a_bad_faults_spec_with_the_reason() {
+        let error = serve_args("5xx=0.05,jitter=3").unwrap_err().to_string();
+        assert!(error.contains("unknown fault \"jitter\""), "{error}");
+        let error = serve_args("reset=2").unwrap_err().to_string();
+        assert!(error.contains("reset must be a probability from 0 to 1"), "{error}");
     }
 }

@@ -5,7 +5,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{NaiveDate, TimeZone, Utc};
-use dermdesk_hub::{app, Hub, ServerConfig};
+use dermdesk_hub::{app, serve, Hub, ServerConfig};
 use dermdesk_protocol::signature::{encode_public_key, key_id, sign_outcome};
 use dermdesk_protocol::{
     ApiError, ClinicalDetails, Consent, Consultant, EnrolRequest, EnrolResponse, ErrorCode, GpPractice,
@@ -62,7 +62,10 @@ impl TestHub {
     pub fn new() -> TestHub {
         let photos = tempfile::tempdir().unwrap();
         let hub = Hub::open(None, photos.path()).unwrap();
-        let router = app(hub.clone(), ServerConfig { admin_token: Some(ADMIN_TOKEN.into()) });
+        let router = app(
+            hub.clone(),
+            ServerConfig { admin_token: Some(ADMIN_TOKEN.into()), ..ServerConfig::default() },
+        );
         TestHub { hub, router, _photos: photos }
     }
 
@@ -137,6 +140,40 @@ impl TestHub {
             consultant_id: enrolled.consultant.id,
             key,
         }
+    }
+}
+
+/// A real server on 127.0.0.1, told to stop when dropped.
+pub struct Served {
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Served {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestHub {
+    /// Serves this hub (not `self.router`: its own router, built from `config`) over TCP.
+    pub async fn serve(&self, config: ServerConfig) -> Served {
+        // Bound before the server starts, so the port is known and nothing races the bind.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(listener, app(self.hub.clone(), config), async {
+            let _ = stopped.await;
+        }));
+        Served { base, stop: Some(stop) }
     }
 }
 
