@@ -1,0 +1,158 @@
+//! Deliberate damage, to show that each check can fail (`--sabotage KIND`). Planted once, early
+//! in the first client's life, through the cache's own public API or the files themselves;
+//! the run must then report the broken invariant and exit non-zero.
+//!
+//! Never used in a normal run. Each kind names the check it proves:
+//! - `photo`: a visible photo whose bytes are not its content id → `corrupt_photos_accepted`.
+//! - `partial`: a kept download piece that is not a prefix of the photo → `bad_partial_downloads`.
+//! - `signature`: an outcome queued with a signature by the wrong key → `bad_signatures`.
+//! - `journal`: a journalled outcome the cache never held → `outcomes_lost`.
+//! - `integrity`: bytes overwritten in the middle of the database file → `integrity_failures`.
+
+use std::io::{Seek as _, SeekFrom, Write as _};
+use std::str::FromStr;
+
+use chrono::Utc;
+use dermdesk_core::cache::Cache;
+use dermdesk_core::desk::CACHE_FILE;
+use dermdesk_core::secrets::{SecretStore as _, CACHE_KEY};
+use dermdesk_faults::journal;
+use dermdesk_faults::secrets::FileSecretStore;
+use dermdesk_protocol::signature::sign_outcome;
+use dermdesk_protocol::{Consultant, Outcome, OutcomeKind, OutcomePayload};
+
+use crate::check::ClientFiles;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sabotage {
+    Photo,
+    Partial,
+    Signature,
+    Journal,
+    Integrity,
+}
+
+impl FromStr for Sabotage {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Sabotage, String> {
+        Ok(match text {
+            "photo" => Sabotage::Photo,
+            "partial" => Sabotage::Partial,
+            "signature" => Sabotage::Signature,
+            "journal" => Sabotage::Journal,
+            "integrity" => Sabotage::Integrity,
+            other => {
+                return Err(format!(
+                    "unknown sabotage {other:?}: photo, partial, signature, journal, integrity"
+                ))
+            }
+        })
+    }
+}
+
+fn open(files: &ClientFiles<'_>) -> Result<Option<Cache>, String> {
+    let path = files.data_dir.join(CACHE_FILE);
+    let Some(key) = FileSecretStore::new(files.secrets).get(CACHE_KEY).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    if !path.exists() {
+        return Ok(None);
+    }
+    let key: [u8; 32] = key.as_slice().try_into().map_err(|_| "bad key length")?;
+    Cache::open(&path, &key).map(Some).map_err(|e| e.to_string())
+}
+
+/// Plants `sabotage` in a dead client's files; `None` if the state does not allow it yet (e.g.
+/// no photo is missing to plant a wrong one in), so the caller tries again after the next run.
+pub fn plant(
+    sabotage: Sabotage,
+    files: &ClientFiles<'_>,
+    referrals: &[String],
+) -> Result<Option<String>, String> {
+    let Some(mut cache) = open(files)? else { return Ok(None) };
+    let error = |e: dermdesk_core::CoreError| e.to_string();
+    match sabotage {
+        Sabotage::Photo => {
+            let Some(content_id) = cache.missing_photos().map_err(error)?.into_iter().next() else {
+                return Ok(None);
+            };
+            cache
+                .store_verified_photo(&content_id, "image/jpeg", b"not the photo", Utc::now())
+                .map_err(error)?;
+            Ok(Some(format!("photo {content_id} stored with the wrong bytes")))
+        }
+        Sabotage::Partial => {
+            let Some(content_id) = cache.missing_photos().map_err(error)?.into_iter().next() else {
+                return Ok(None);
+            };
+            cache.save_photo_chunk(&content_id, 0, None, b"not a prefix of the photo").map_err(error)?;
+            Ok(Some(format!("a wrong first piece kept for photo {content_id}")))
+        }
+        Sabotage::Signature => {
+            let (Some(device_id), Some(key_id), Some(consultant)) = (
+                cache.meta("device_id").map_err(error)?,
+                cache.meta("key_id").map_err(error)?,
+                cache.meta("consultant").map_err(error)?,
+            ) else {
+                return Ok(None);
+            };
+            let consultant: Consultant = serde_json::from_str(&consultant).map_err(|e| e.to_string())?;
+            let answered: Vec<String> =
+                cache.outbox().map_err(error)?.into_iter().map(|row| row.referral_id).collect();
+            let Some(referral) = cache
+                .referrals()
+                .map_err(error)?
+                .into_iter()
+                .find(|r| r.removed_reason.is_none() && !answered.contains(&r.referral.id))
+            else {
+                return Ok(None);
+            };
+            let payload = OutcomePayload {
+                outcome_id: uuid_v4(),
+                referral_id: referral.referral.id.clone(),
+                referral_version: referral.referral.version,
+                consultant_id: consultant.id,
+                device_id,
+                key_id,
+                signed_at: Utc::now(),
+                outcome: Outcome {
+                    kind: OutcomeKind::GpTreatmentPlan,
+                    appointment_urgency: None,
+                    diagnosis: "sabotage".into(),
+                    plan: "signed with the wrong key".into(),
+                },
+            };
+            let wrong_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+            let signed = sign_outcome(payload, &wrong_key).map_err(|e| e.to_string())?;
+            cache.queue_outcome(&signed, Utc::now()).map_err(error)?;
+            Ok(Some(format!("outcome for {} queued with a signature by the wrong key", referral.referral.id)))
+        }
+        Sabotage::Journal => {
+            let Some(referral_id) = referrals.first() else { return Ok(None) };
+            let outcome_id = uuid_v4();
+            journal::append(files.journal, &outcome_id, referral_id).map_err(|e| e.to_string())?;
+            Ok(Some(format!("journal line for outcome {outcome_id} the client never queued")))
+        }
+        Sabotage::Integrity => {
+            // Closing the only connection checkpoints the WAL into the database file, so the
+            // damaged page is the one every reader uses.
+            drop(cache);
+            let path = files.data_dir.join(CACHE_FILE);
+            let length = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+            if length < 8 * 4096 {
+                return Ok(None);
+            }
+            let mut file = std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| e.to_string())?;
+            file.seek(SeekFrom::Start(length / 2 / 4096 * 4096 + 100)).map_err(|e| e.to_string())?;
+            file.write_all(&[0x5A; 64]).map_err(|e| e.to_string())?;
+            Ok(Some(format!("64 bytes overwritten in the middle of the {length}-byte database file")))
+        }
+    }
+}
+
+fn uuid_v4() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let hex = hex::encode(bytes);
+    format!("{}-{}-4{}-a{}-{}", &hex[..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+}
