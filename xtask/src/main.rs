@@ -4,7 +4,10 @@
 //!   demo; with `--screenshot`, headless: wait for the worklist, write a PNG, exit.
 //! - `test`: everything CI runs: fmt check, clippy -D warnings, all tests, the end-to-end tests
 //!   in the real window.
+//! - `faults [--quick] [--trials N] [--seed N]`: the fault harness (kill -9 trials, network
+//!   faults, disk full); figures in `target/faults/report.json`, see docs/RELIABILITY.md.
 
+mod faults;
 mod packages;
 mod session;
 
@@ -19,6 +22,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("faults") => faults::faults(&args[1..]),
         // Only the real-window tests (the last step of `test`), for quick iteration.
         Some("e2e") => run(cargo().args(["build", "--bin", "dermdesk"])).and_then(|()| {
             session::end_to_end(cargo().args([
@@ -32,7 +36,8 @@ fn main() -> ExitCode {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e"
+                "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e \
+                 | cargo xtask faults [--quick] [--trials N] [--seed N]"
             );
             return ExitCode::from(2);
         }
@@ -61,7 +66,7 @@ pub fn run(command: &mut Command) -> Result {
     }
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 

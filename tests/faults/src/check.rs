@@ -105,7 +105,13 @@ fn inspect_into(
 
     let integrity = cache.integrity_check().map_err(|e| format!("integrity_check: {e}"))?;
     if integrity != "ok" {
-        found.integrity_failures.push(integrity);
+        // The first two lines say enough (the rest lists every page that followed).
+        let lines: Vec<&str> = integrity.lines().collect();
+        found.integrity_failures.push(format!(
+            "{} ({} lines)",
+            lines[..lines.len().min(2)].join(" / "),
+            lines.len()
+        ));
     }
 
     // Every visible photo: its bytes hash to its content id and pass the app's own verification

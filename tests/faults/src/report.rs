@@ -58,10 +58,14 @@ pub struct Report {
 
     pub corruptions_injected: CorruptionsInjected,
     pub corruptions_detected: CorruptionsDetected,
-    /// Flips injected during unkilled runs, and how many of those the client refused; these
-    /// two must be equal (a killed client may die before it verifies a flipped photo).
+    /// In the unkilled runs that end each client's life: bit flips injected, damaged pieces
+    /// kept from earlier (killed) runs, and photos the client refused as damaged. Refused must
+    /// equal flips + damaged pieces: every corruption caught, nothing refused without cause. (A
+    /// killed client may die before verifying a flipped photo, so killed runs cannot be
+    /// compared this way.)
     pub flips_in_unkilled_runs: u64,
-    pub flips_refused_in_unkilled_runs: u64,
+    pub damaged_pieces_before_unkilled_runs: u64,
+    pub photos_refused_in_unkilled_runs: u64,
     pub network_faults_injected: BTreeMap<String, u64>,
 
     pub corrupt_photos_accepted: u64,
@@ -141,10 +145,13 @@ impl Report {
         zero("photos_missing_at_end", self.photos_missing_at_end);
         zero("client_failures", self.client_failures);
         zero("client_timeouts", self.client_timeouts);
-        if self.flips_in_unkilled_runs != self.flips_refused_in_unkilled_runs {
+        let expected_refusals = self.flips_in_unkilled_runs + self.damaged_pieces_before_unkilled_runs;
+        if self.photos_refused_in_unkilled_runs != expected_refusals {
             broken.push(format!(
-                "{} bit flips injected in unkilled runs but {} photos refused",
-                self.flips_in_unkilled_runs, self.flips_refused_in_unkilled_runs
+                "{} bit flips injected and {} damaged pieces kept in unkilled runs, but {} photos refused",
+                self.flips_in_unkilled_runs,
+                self.damaged_pieces_before_unkilled_runs,
+                self.photos_refused_in_unkilled_runs
             ));
         }
         if self.kills < kills_wanted {
@@ -191,7 +198,7 @@ impl Report {
             ),
         );
         row(
-            "corruptions detected (damaged / cut short / resumed)",
+            "detected (refused as damaged / failed transfers retried / resumed)",
             format!(
                 "{} ({} / {} / {})",
                 self.corruptions_detected.total,
@@ -201,8 +208,13 @@ impl Report {
             ),
         );
         row(
-            "bit flips in unkilled runs: injected / refused",
-            format!("{} / {}", self.flips_in_unkilled_runs, self.flips_refused_in_unkilled_runs),
+            "unkilled runs: flips + damaged pieces / photos refused",
+            format!(
+                "{} + {} / {}",
+                self.flips_in_unkilled_runs,
+                self.damaged_pieces_before_unkilled_runs,
+                self.photos_refused_in_unkilled_runs
+            ),
         );
         row("corrupt photos accepted", self.corrupt_photos_accepted.to_string());
         row("integrity failures", self.integrity_failures.to_string());

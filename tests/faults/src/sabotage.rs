@@ -5,7 +5,7 @@
 //! Never used in a normal run. Each kind names the check it proves:
 //! - `photo`: a visible photo whose bytes are not its content id → `corrupt_photos_accepted`.
 //! - `partial`: a kept download piece that is not a prefix of the photo → `bad_partial_downloads`.
-//! - `signature`: an outcome queued with a signature by the wrong key → `bad_signatures`.
+//! - `signature`: an outcome altered after it was signed, queued → `bad_signatures`.
 //! - `journal`: a journalled outcome the cache never held → `outcomes_lost`.
 //! - `integrity`: bytes overwritten in the middle of the database file → `integrity_failures`.
 
@@ -15,7 +15,7 @@ use std::str::FromStr;
 use chrono::Utc;
 use dermdesk_core::cache::Cache;
 use dermdesk_core::desk::CACHE_FILE;
-use dermdesk_core::secrets::{SecretStore as _, CACHE_KEY};
+use dermdesk_core::secrets::{SecretStore as _, CACHE_KEY, DEVICE_SIGNING_KEY};
 use dermdesk_faults::journal;
 use dermdesk_faults::secrets::FileSecretStore;
 use dermdesk_protocol::signature::sign_outcome;
@@ -120,13 +120,21 @@ pub fn plant(
                     kind: OutcomeKind::GpTreatmentPlan,
                     appointment_urgency: None,
                     diagnosis: "sabotage".into(),
-                    plan: "signed with the wrong key".into(),
+                    plan: "as signed".into(),
                 },
             };
-            let wrong_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-            let signed = sign_outcome(payload, &wrong_key).map_err(|e| e.to_string())?;
+            // Signed with the device's own key, then altered: what a damaged or tampered row
+            // would look like.
+            let seed = FileSecretStore::new(files.secrets)
+                .get(DEVICE_SIGNING_KEY)
+                .map_err(|e| e.to_string())?
+                .ok_or("no device key")?;
+            let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| "bad key length")?;
+            let mut signed = sign_outcome(payload, &ed25519_dalek::SigningKey::from_bytes(&seed))
+                .map_err(|e| e.to_string())?;
+            signed.payload.outcome.plan = "altered after signing".into();
             cache.queue_outcome(&signed, Utc::now()).map_err(error)?;
-            Ok(Some(format!("outcome for {} queued with a signature by the wrong key", referral.referral.id)))
+            Ok(Some(format!("outcome for {} altered after signing and queued", referral.referral.id)))
         }
         Sabotage::Journal => {
             let Some(referral_id) = referrals.first() else { return Ok(None) };

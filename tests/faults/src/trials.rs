@@ -31,6 +31,9 @@ const TRIAL_TIMEOUT: Duration = Duration::from_secs(90);
 const FINAL_RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// Referrals waiting when an epoch's client first starts.
 const INITIAL_REFERRALS: usize = 3;
+/// New referrals for the unkilled run that ends an epoch (more under network faults).
+const FINAL_REFERRALS: usize = 2;
+const FINAL_REFERRALS_FAULTED: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct KillSettings {
@@ -128,6 +131,14 @@ impl Epoch {
             hub_photo_dir,
         }
     }
+}
+
+/// The last line a client wrote to its stderr log (what it said as it failed).
+fn last_line(log: &Path) -> String {
+    std::fs::read_to_string(log)
+        .ok()
+        .and_then(|text| text.lines().rev().find(|line| !line.trim().is_empty()).map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Distinct problems seen, by kind (a corrupt photo seen by ten checks is one corrupt photo).
@@ -298,7 +309,10 @@ impl<'a> Trials<'a> {
                     report,
                     "client failed",
                     epoch.index,
-                    format!("{what}: exit {code}, last error {last:?} (see {})", epoch.stderr_log.display()),
+                    format!(
+                        "{what}: exit {code}, last error {last:?}, said {:?}",
+                        last_line(&epoch.stderr_log)
+                    ),
                 );
             }
         }
@@ -402,8 +416,25 @@ impl<'a> Trials<'a> {
     /// Ends an epoch: more work, one run to completion without a kill, then the accounting of
     /// every promise against the hub.
     async fn finish_epoch(&mut self, epoch: &mut Epoch, report: &mut Report) -> Result<(), String> {
-        self.add_referral(epoch, report, true)?;
-        self.add_referral(epoch, report, false)?;
+        // Enough photos that injected bit flips are likely to hit some in this unkilled run.
+        let referrals = if epoch.faulted { FINAL_REFERRALS_FAULTED } else { FINAL_REFERRALS };
+        for position in 0..referrals {
+            self.add_referral(epoch, report, position == 0)?;
+        }
+        // A kept piece with a flipped byte (kept before a kill, under faults) is refused once
+        // when its download completes: expected damage that no flip in this run caused.
+        let damaged_before = self.inspect(epoch, true).await?.bad_partials.len() as u64;
+        if epoch.faulted {
+            // A burst of corruption, so this exact check has flips to count.
+            let seed = Some(self.settings.seed.wrapping_add(1000 + epoch.index));
+            self.world.faults.set(FaultConfig {
+                seed,
+                flip: 0.2,
+                truncate: 0.1,
+                wrong_length: 0.05,
+                ..self.settings.faults.clone()
+            });
+        }
         let before = self.world.faults.counts();
         let mut run = self.run_client(epoch, None, FINAL_RUN_TIMEOUT).await?;
         if run.exit_code == Some(EXIT_ENROLMENT_REFUSED) {
@@ -421,8 +452,11 @@ impl<'a> Trials<'a> {
                 "the final run did not finish its work".into(),
             );
         }
+        // Every flipped photo must be refused: exactly one refusal per flip, plus one per
+        // damaged piece kept from before.
         report.flips_in_unkilled_runs += after.flip - before.flip;
-        report.flips_refused_in_unkilled_runs += run.counters.photos_damaged;
+        report.damaged_pieces_before_unkilled_runs += damaged_before;
+        report.photos_refused_in_unkilled_runs += run.counters.photos_damaged;
         if epoch.faulted {
             self.world.faults.set(FaultConfig::default());
         }

@@ -148,11 +148,24 @@ impl Client {
             phase(Phase::Photos);
             let desk = Arc::clone(&self.desk);
             let mut stored = 0;
+            let before = self.counters();
             let result = desk
                 .fetch_photos(&client, missing, PHOTO_CONCURRENCY, Arc::new(|_| {}), |_, outcome| {
                     if outcome.is_ok() {
                         stored += 1;
                     }
+                    // After every photo, so a kill loses at most the photos in flight.
+                    let counters = desk.counters();
+                    emit(&Event::Counters {
+                        counters: ClientCounters {
+                            photos_damaged: counters.photos_damaged.load(Relaxed),
+                            photos_resumed: counters.photos_resumed.load(Relaxed),
+                            bytes_resumed: counters.bytes_resumed.load(Relaxed),
+                            transient_failures: counters.transient_failures.load(Relaxed),
+                            photos_stored: before.photos_stored + stored,
+                            ..before
+                        },
+                    });
                 })
                 .await;
             self.photos_stored += stored;
