@@ -241,6 +241,11 @@ impl<'a> Trials<'a> {
                 }
             }
             self.finish_epoch(&mut epoch, report).await?;
+            if kills == 0 {
+                return Err(format!(
+                    "no kill landed in {trial} trials: the kill delays no longer fit the client"
+                ));
+            }
             epoch_index += 1;
         }
         let counts = self.world.faults.counts();
