@@ -38,12 +38,17 @@ pub struct Run {
     /// Errors it reported, as (phase, kind).
     pub errors: Vec<(Phase, String, String)>,
     pub elapsed: Duration,
+    /// Each phase announced, with when (since the process started), for the trial log.
+    pub phases: Vec<(Phase, Duration)>,
 }
 
 impl Run {
-    fn absorb(&mut self, line: &str) {
+    fn absorb(&mut self, line: &str, started: Instant) {
         match serde_json::from_str::<Event>(line) {
-            Ok(Event::Phase { phase }) => self.last_phase = Some(phase),
+            Ok(Event::Phase { phase }) => {
+                self.last_phase = Some(phase);
+                self.phases.push((phase, started.elapsed()));
+            }
             Ok(Event::Counters { counters }) => self.counters = counters,
             Ok(Event::Error { phase, kind, message }) => self.errors.push((phase, kind, message)),
             Ok(Event::Done { counters }) => {
@@ -95,7 +100,7 @@ pub async fn run_client(
         tokio::select! {
             line = lines.next_line(), if stdout_open => match line {
                 Ok(Some(line)) => {
-                    run.absorb(&line);
+                    run.absorb(&line, started);
                     if let (Some(plan), None) = (kill, kill_at) {
                         if run.last_phase == Some(plan.phase) {
                             kill_at = Some(tokio::time::Instant::now() + plan.delay);
@@ -122,7 +127,7 @@ pub async fn run_client(
     // Whatever it printed before it died is still in the pipe: read it, so `last_phase` is the
     // phase it was really in.
     while let Ok(Some(line)) = lines.next_line().await {
-        run.absorb(&line);
+        run.absorb(&line, started);
     }
     run.exit_code = status.code();
     if run.exit_code.is_some() {

@@ -49,16 +49,18 @@ pub struct KillSettings {
     pub sabotage: Option<Sabotage>,
 }
 
-/// The longest random delay after the client announces a phase before it is killed. Chosen
-/// from the phases' measured durations on loopback (a whole client run takes 30-150 ms in a
-/// debug build), so the kill lands anywhere inside the phase, and sometimes in the next one.
+/// The longest random delay after the client announces a phase before it is killed, from the
+/// phases' measured durations on loopback in a debug build (see a client's `trials.log`): the
+/// cache opens in 2-5 ms, enrolment takes 5-8 ms, a feed pull 5-10 ms, photos 10-100 ms,
+/// signing 4-30 ms, a push 5-30 ms. So the kill lands anywhere inside the phase, and sometimes
+/// in the next one.
 fn max_kill_delay(phase: Phase) -> Duration {
     Duration::from_micros(match phase {
-        Phase::Open => 40_000,
-        Phase::Enrol => 20_000,
-        Phase::Feed => 15_000,
+        Phase::Open => 5_000,
+        Phase::Enrol => 8_000,
+        Phase::Feed => 10_000,
         Phase::Photos => 80_000,
-        Phase::Sign => 15_000,
+        Phase::Sign => 20_000,
         Phase::Push => 30_000,
         Phase::Wait => 1_000_000,
     })
@@ -207,9 +209,21 @@ impl<'a> Trials<'a> {
                 let plan = choose_kill(&mut self.rng, epoch.enrolled);
                 let run = self.run_client(&epoch, Some(plan), TRIAL_TIMEOUT).await?;
                 report.kill_trials += 1;
+                let phases: Vec<String> = run
+                    .phases
+                    .iter()
+                    .map(|(phase, at)| format!("{}@{}ms", phase.as_str(), at.as_millis()))
+                    .collect();
                 epoch.log(&format!(
-                    "trial {trial}: kill {:?} +{:?} -> killed {} in {:?} after {:?} (exit {:?}, done {})",
-                    plan.phase, plan.delay, run.killed, run.last_phase, run.elapsed, run.exit_code, run.done
+                    "trial {trial}: kill {:?} +{:?} -> killed {} in {:?} after {:?} (exit {:?}, done {}) [{}]",
+                    plan.phase,
+                    plan.delay,
+                    run.killed,
+                    run.last_phase,
+                    run.elapsed,
+                    run.exit_code,
+                    run.done,
+                    phases.join(" ")
                 ));
                 if run.killed {
                     kills += 1;
