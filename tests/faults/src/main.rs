@@ -229,24 +229,21 @@ fn main() -> ExitCode {
         Ok(()) => eprintln!("report written to {}", options.report.display()),
         Err(error) => violations.push(format!("writing {}: {error}", options.report.display())),
     }
-    if options.keep {
-        if let Some(dir) = temporary {
-            eprintln!("kept {}", dir.keep().display());
-            return if violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
-        }
-    }
     if violations.is_empty() {
         println!("all invariants held");
-        ExitCode::SUCCESS
     } else {
         println!("INVARIANTS BROKEN:");
         for violation in &violations {
             println!("  {violation}");
         }
-        if let Some(dir) = temporary {
-            // Keep the evidence.
-            eprintln!("keeping {} for inspection", dir.keep().display());
-        }
+    }
+    // Keep the evidence of a failure (or of any run, with --keep).
+    if let Some(dir) = temporary.filter(|_| options.keep || !violations.is_empty()) {
+        eprintln!("kept {} for inspection", dir.keep().display());
+    }
+    if violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
         ExitCode::FAILURE
     }
 }
