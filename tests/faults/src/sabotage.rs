@@ -7,6 +7,10 @@
 //! - `partial`: a kept download piece that is not a prefix of the photo → `bad_partial_downloads`.
 //! - `signature`: an outcome altered after it was signed, queued → `bad_signatures`.
 //! - `journal`: a journalled outcome the cache never held → `outcomes_lost`.
+//! - `sent`: a queued outcome marked sent without the hub ever receiving it →
+//!   `sent_outcomes_missing_on_hub`.
+//! - `forget`: an outcome signed by the device and delivered to the hub, but never kept in the
+//!   cache (as if its row had been lost after sending) → `hub_outcomes_unknown_locally`.
 //! - `integrity`: bytes overwritten in the middle of the database file → `integrity_failures`.
 
 use std::io::{Seek as _, SeekFrom, Write as _};
@@ -14,12 +18,14 @@ use std::str::FromStr;
 
 use chrono::Utc;
 use dermdesk_core::cache::Cache;
+use dermdesk_core::client::HubClient;
 use dermdesk_core::desk::CACHE_FILE;
-use dermdesk_core::secrets::{SecretStore as _, CACHE_KEY, DEVICE_SIGNING_KEY};
+use dermdesk_core::plan::{OutboxState, PushResult};
+use dermdesk_core::secrets::{SecretStore as _, CACHE_KEY, DEVICE_SIGNING_KEY, DEVICE_TOKEN};
 use dermdesk_faults::journal;
 use dermdesk_faults::secrets::FileSecretStore;
 use dermdesk_protocol::signature::sign_outcome;
-use dermdesk_protocol::{Consultant, Outcome, OutcomeKind, OutcomePayload};
+use dermdesk_protocol::{Consultant, Outcome, OutcomeKind, OutcomePayload, OutcomeReceipt, SignedOutcome};
 
 use crate::check::ClientFiles;
 
@@ -29,6 +35,8 @@ pub enum Sabotage {
     Partial,
     Signature,
     Journal,
+    Sent,
+    Forget,
     Integrity,
 }
 
@@ -41,10 +49,12 @@ impl FromStr for Sabotage {
             "partial" => Sabotage::Partial,
             "signature" => Sabotage::Signature,
             "journal" => Sabotage::Journal,
+            "sent" => Sabotage::Sent,
+            "forget" => Sabotage::Forget,
             "integrity" => Sabotage::Integrity,
             other => {
                 return Err(format!(
-                    "unknown sabotage {other:?}: photo, partial, signature, journal, integrity"
+                    "unknown sabotage {other:?}: photo, partial, signature, journal, sent, forget, integrity"
                 ))
             }
         })
@@ -65,10 +75,11 @@ fn open(files: &ClientFiles<'_>) -> Result<Option<Cache>, String> {
 
 /// Plants `sabotage` in a dead client's files; `None` if the state does not allow it yet (e.g.
 /// no photo is missing to plant a wrong one in), so the caller tries again after the next run.
-pub fn plant(
+pub async fn plant(
     sabotage: Sabotage,
     files: &ClientFiles<'_>,
     referrals: &[String],
+    hub_url: &str,
 ) -> Result<Option<String>, String> {
     let Some(mut cache) = open(files)? else { return Ok(None) };
     let error = |e: dermdesk_core::CoreError| e.to_string();
@@ -90,51 +101,41 @@ pub fn plant(
             Ok(Some(format!("a wrong first piece kept for photo {content_id}")))
         }
         Sabotage::Signature => {
-            let (Some(device_id), Some(key_id), Some(consultant)) = (
-                cache.meta("device_id").map_err(error)?,
-                cache.meta("key_id").map_err(error)?,
-                cache.meta("consultant").map_err(error)?,
-            ) else {
-                return Ok(None);
-            };
-            let consultant: Consultant = serde_json::from_str(&consultant).map_err(|e| e.to_string())?;
-            let answered: Vec<String> =
-                cache.outbox().map_err(error)?.into_iter().map(|row| row.referral_id).collect();
-            let Some(referral) = cache
-                .referrals()
-                .map_err(error)?
-                .into_iter()
-                .find(|r| r.removed_reason.is_none() && !answered.contains(&r.referral.id))
-            else {
-                return Ok(None);
-            };
-            let payload = OutcomePayload {
-                outcome_id: uuid_v4(),
-                referral_id: referral.referral.id.clone(),
-                referral_version: referral.referral.version,
-                consultant_id: consultant.id,
-                device_id,
-                key_id,
-                signed_at: Utc::now(),
-                outcome: Outcome {
-                    kind: OutcomeKind::GpTreatmentPlan,
-                    appointment_urgency: None,
-                    diagnosis: "sabotage".into(),
-                    plan: "as signed".into(),
-                },
-            };
-            // Signed with the device's own key, then altered: what a damaged or tampered row
-            // would look like.
-            let seed = FileSecretStore::new(files.secrets)
-                .get(DEVICE_SIGNING_KEY)
-                .map_err(|e| e.to_string())?
-                .ok_or("no device key")?;
-            let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| "bad key length")?;
-            let mut signed = sign_outcome(payload, &ed25519_dalek::SigningKey::from_bytes(&seed))
-                .map_err(|e| e.to_string())?;
+            let Some(mut signed) = sign_for_unanswered(&cache, files)? else { return Ok(None) };
             signed.payload.outcome.plan = "altered after signing".into();
             cache.queue_outcome(&signed, Utc::now()).map_err(error)?;
-            Ok(Some(format!("outcome for {} altered after signing and queued", referral.referral.id)))
+            Ok(Some(format!("outcome for {} altered after signing and queued", signed.payload.referral_id)))
+        }
+        Sabotage::Sent => {
+            let outbox = cache.outbox().map_err(error)?;
+            let Some(row) = outbox.iter().find(|row| row.state == OutboxState::Queued) else {
+                return Ok(None);
+            };
+            let receipt = OutcomeReceipt {
+                outcome_id: row.outcome_id.clone(),
+                payload_sha256: "0".repeat(64),
+                received_at: Utc::now(),
+                first_receipt: true,
+            };
+            cache.mark_sent(&row.outcome_id, &receipt, Utc::now()).map_err(error)?;
+            Ok(Some(format!("queued outcome {} marked sent; the hub never received it", row.outcome_id)))
+        }
+        Sabotage::Forget => {
+            let Some(signed) = sign_for_unanswered(&cache, files)? else { return Ok(None) };
+            drop(cache);
+            let token = FileSecretStore::new(files.secrets)
+                .get(DEVICE_TOKEN)
+                .map_err(|e| e.to_string())?
+                .ok_or("no device token")?;
+            let token = String::from_utf8(token.to_vec()).map_err(|e| e.to_string())?;
+            let client = HubClient::new(hub_url, Some(token)).map_err(error)?;
+            match client.submit(&signed).await {
+                PushResult::Accepted(_) => Ok(Some(format!(
+                    "outcome {} for {} delivered to the hub but never kept in the cache",
+                    signed.payload.outcome_id, signed.payload.referral_id
+                ))),
+                other => Err(format!("the hub refused the planted outcome: {other:?}")),
+            }
         }
         Sabotage::Journal => {
             let Some(referral_id) = referrals.first() else { return Ok(None) };
@@ -157,6 +158,50 @@ pub fn plant(
             Ok(Some(format!("64 bytes overwritten in the middle of the {length}-byte database file")))
         }
     }
+}
+
+/// A correctly signed outcome (the device's own key) for a cached referral nobody answered yet.
+fn sign_for_unanswered(cache: &Cache, files: &ClientFiles<'_>) -> Result<Option<SignedOutcome>, String> {
+    let error = |e: dermdesk_core::CoreError| e.to_string();
+    let (Some(device_id), Some(key_id), Some(consultant)) = (
+        cache.meta("device_id").map_err(error)?,
+        cache.meta("key_id").map_err(error)?,
+        cache.meta("consultant").map_err(error)?,
+    ) else {
+        return Ok(None);
+    };
+    let consultant: Consultant = serde_json::from_str(&consultant).map_err(|e| e.to_string())?;
+    let answered: Vec<String> =
+        cache.outbox().map_err(error)?.into_iter().map(|row| row.referral_id).collect();
+    let Some(referral) = cache
+        .referrals()
+        .map_err(error)?
+        .into_iter()
+        .find(|r| r.removed_reason.is_none() && !answered.contains(&r.referral.id))
+    else {
+        return Ok(None);
+    };
+    let payload = OutcomePayload {
+        outcome_id: uuid_v4(),
+        referral_id: referral.referral.id.clone(),
+        referral_version: referral.referral.version,
+        consultant_id: consultant.id,
+        device_id,
+        key_id,
+        signed_at: Utc::now(),
+        outcome: Outcome {
+            kind: OutcomeKind::GpTreatmentPlan,
+            appointment_urgency: None,
+            diagnosis: "sabotage".into(),
+            plan: "as signed".into(),
+        },
+    };
+    let seed = FileSecretStore::new(files.secrets)
+        .get(DEVICE_SIGNING_KEY)
+        .map_err(|e| e.to_string())?
+        .ok_or("no device key")?;
+    let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| "bad key length")?;
+    sign_outcome(payload, &ed25519_dalek::SigningKey::from_bytes(&seed)).map(Some).map_err(|e| e.to_string())
 }
 
 fn uuid_v4() -> String {

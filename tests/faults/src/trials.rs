@@ -236,7 +236,9 @@ impl<'a> Trials<'a> {
                 self.after_run(&mut epoch, &run, report, &format!("trial {trial}"))?;
                 if let Some(sabotage) = self.settings.sabotage.filter(|_| epoch_index == 0 && trial >= 2) {
                     let files = epoch.files(&self.hub_photo_dir);
-                    if let Some(done) = sabotage::plant(sabotage, &files, &epoch.referrals)? {
+                    if let Some(done) =
+                        sabotage::plant(sabotage, &files, &epoch.referrals, &self.world.url).await?
+                    {
                         eprintln!("sabotage planted: {done}");
                         report.sabotage = Some(done);
                         self.settings.sabotage = None;
