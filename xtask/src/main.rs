@@ -2,8 +2,8 @@
 //!
 //! - `demo [--screenshot FILE]`: install what is missing, build, open Derm Desk on the embedded
 //!   demo; with `--screenshot`, headless: wait for the worklist, write a PNG, exit.
-//! - `test`: everything CI runs: fmt check, clippy -D warnings, all tests, the end-to-end tests
-//!   in the real window.
+//! - `test`: everything CI runs: fmt check, clippy -D warnings, all tests, the fault harness at
+//!   CI size (`faults --quick`), the end-to-end tests in the real window.
 //! - `faults [--quick] [--trials N] [--seed N]`: the fault harness (kill -9 trials, network
 //!   faults, disk full); figures in `target/faults/report.json`, see docs/RELIABILITY.md.
 
@@ -116,6 +116,8 @@ fn test(args: &[String]) -> Result {
     } else {
         eprintln!("node not found: skipping the UI's unit tests (tests/ui)");
     }
+    // The fault harness at CI size (60 kills, network faults, disk full when root): ~30 s.
+    faults::faults(&["--quick".to_owned()])?;
     run(cargo().args(["build", "--bin", "dermdesk", "--locked"]))?;
     session::end_to_end(cargo().args(["test", "-p", "dermdesk-e2e", "--locked", "--", "--test-threads=1"]))?;
     eprintln!("xtask test: all passed in {:.0?}", started.elapsed());
