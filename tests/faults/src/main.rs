@@ -214,6 +214,9 @@ fn main() -> ExitCode {
     if let Err(error) = &outcome {
         violations.push(format!("the harness itself failed: {error}"));
     }
+    if options.sabotage.is_some() && report.sabotage.is_none() {
+        violations.push("the sabotage asked for found nothing to damage in the first client".into());
+    }
     println!("{}", report.table());
     for (kind, examples) in &report.problems {
         println!("{kind}:");

@@ -35,7 +35,8 @@ pub struct Report {
     pub referrals_withdrawn: u64,
     pub checks_run: u64,
     pub photos_checked: u64,
-    /// Kills that left a kept piece of a photo download behind (resumed by a later run).
+    /// Kills after which the cache held kept pieces of unfinished photo downloads (which a
+    /// later run resumes).
     pub kills_leaving_partial_downloads: u64,
 
     pub outcomes_queued: u64,
@@ -179,7 +180,10 @@ impl Report {
             "checks after kills / photos re-verified",
             format!("{} / {}", self.checks_run, self.photos_checked),
         );
-        row("kills leaving a partial download", self.kills_leaving_partial_downloads.to_string());
+        row(
+            "kills after which a partial download was kept",
+            self.kills_leaving_partial_downloads.to_string(),
+        );
         row("outcomes queued (journalled)", self.outcomes_queued.to_string());
         row("  delivered exactly once", self.outcomes_delivered.to_string());
         row("  kept as conflict (GP withdrew first)", self.outcomes_kept_as_conflict.to_string());
