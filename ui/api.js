@@ -53,6 +53,12 @@ export const signAndSend = (referralId, referralVersion, outcome) =>
 
 export const syncNow = () => invoke("sync_now");
 
+/** Stops the sync in progress; what arrived is kept and downloads resume next time. */
+export const cancelSync = () => invoke("cancel_sync");
+
+/** Saves the unsigned outcome form (encrypted, in the cache); `null` discards it. */
+export const saveDraft = (referralId, draft) => invoke("save_draft", { referralId, draft });
+
 /** Tells the shell the first worklist is on screen (a screenshot tool waits for it). */
 export const uiReady = () => invoke("ui_ready");
 

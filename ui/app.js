@@ -26,6 +26,7 @@ const worklist = new Worklist({ onOpen: (referralId) => openReferral(referralId)
 const detail = new ReferralDetail();
 const outcomePanel = new OutcomePanel({
   sign: (referralId, referralVersion, outcome) => api.signAndSend(referralId, referralVersion, outcome),
+  saveDraft: (referralId, draft) => api.saveDraft(referralId, draft),
   signed: (referralId, outcomeView) => {
     if (state.openView?.referral.id === referralId) {
       state.openView = { ...state.openView, outcome: outcomeView };
@@ -213,11 +214,13 @@ document.addEventListener("keydown", (event) => {
   if (state.openView && detail.photoViewer.handleKey(event)) event.preventDefault();
 });
 
+// One button: "Sync now" when idle, "Stop" while a sync runs (what arrived is kept).
 byId("sync-now").addEventListener("click", async () => {
+  const stopping = state.status?.syncing;
   try {
-    await api.syncNow();
+    await (stopping ? api.cancelSync() : api.syncNow());
   } catch (error) {
-    notifyError(error, "Sync could not start");
+    notifyError(error, stopping ? "Sync could not be stopped" : "Sync could not start");
   }
 });
 

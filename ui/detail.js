@@ -131,7 +131,10 @@ export class ReferralDetail {
 
   #renderNotices(view, notices) {
     const banners = [...notices];
-    if (view.removed_reason) {
+    if (view.conflict) {
+      // The core says why, in the consultant's words (withdrawn / reassigned / refused), and what was kept.
+      banners.unshift({ tone: "error", text: `Conflict: ${view.conflict}${view.removed_reason && !view.outcome ? " It cannot be signed." : ""}` });
+    } else if (view.removed_reason) {
       banners.unshift({
         tone: "error",
         text: `This referral is no longer assigned to you: ${view.removed_reason}. It cannot be signed.`,
@@ -207,16 +210,21 @@ export class ReferralDetail {
             "button",
             {
               type: "button",
-              class: ["thumb", selected && "is-selected", !ready && "is-downloading"],
+              class: ["thumb", selected && "is-selected", !ready && "is-downloading", !ready && photo.problem && "has-problem"],
               dataset: { contentId: meta.content_id },
               title: photoLabel(meta),
-              attrs: { "aria-pressed": selected ? "true" : "false", "aria-label": `Photo ${index + 1} of ${photos.length}: ${photoLabel(meta)}${ready ? "" : ", downloading"}` },
+              attrs: { "aria-pressed": selected ? "true" : "false", "aria-label": `Photo ${index + 1} of ${photos.length}: ${photoLabel(meta)}${ready ? "" : photo.problem ? ", not yet usable" : ", downloading"}` },
               on: { click: () => this.#selectPhoto(referralId, meta.content_id) },
             },
             ready
               ? loadedImages.get(photo.url) ??
                   h("img", { class: "thumb-image", src: photo.url, alt: "", loading: "lazy", decoding: "async", draggable: false })
-              : h("span", { class: "thumb-placeholder", text: "Downloading…" }),
+              : h("span", {
+                  class: "thumb-placeholder",
+                  // A photo that arrived damaged is never shown; say so, and that it is retried.
+                  text: photo.problem ? "Arrived damaged — retrying at next sync" : "Downloading…",
+                  title: photo.problem ?? "",
+                }),
             h(
               "span",
               { class: "thumb-label" },

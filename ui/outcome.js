@@ -1,7 +1,8 @@
 //! The outcome: a form (kind, appointment urgency for face-to-face, diagnosis, plan), a
 //! confirmation dialog that shows exactly what will be signed, and, once signed, a read-only
-//! record with its delivery state. Unsigned drafts live in memory only, per referral, so a
-//! background re-render never loses typing (and no patient text is written to web storage).
+//! record with its delivery state. Unsigned drafts are kept per referral in memory (so a
+//! background re-render never loses typing) and saved, a moment after the last keystroke, into
+//! the encrypted cache through the back end (so they survive a crash). Nothing goes to web storage.
 
 import { byId, h, replaceChildren } from "./dom.js";
 import {
@@ -17,6 +18,9 @@ const MAX_TEXT = 20_000; // The protocol's MAX_OUTCOME_TEXT.
 
 const KINDS = ["gp_treatment_plan", "face_to_face", "request_more_information"];
 const APPOINTMENT_URGENCIES = ["two_week_wait", "urgent", "routine"];
+
+const EMPTY_DRAFT = { kind: "", appointment_urgency: "", diagnosis: "", plan: "" };
+const DRAFT_SAVE_DELAY_MS = 600;
 
 const PLAN_HINTS = {
   gp_treatment_plan: "What the GP practice should do: treatment, duration, follow-up and safety-netting.",
@@ -60,13 +64,15 @@ export class OutcomePanel {
    *          signed: (referralId: string, view: object) => void}} callbacks
    *   `sign` calls the back end and rejects with a CommandError; `signed` is told the result.
    */
-  constructor({ sign, signed }) {
+  constructor({ sign, signed, saveDraft }) {
     this.section = byId("outcome");
     this.dialog = byId("confirm-dialog");
     this.confirmButton = byId("confirm-sign");
     this.confirmError = byId("confirm-error");
     this.sign = sign;
     this.signed = signed;
+    this.persistDraft = saveDraft;
+    this.saveTimers = new Map();
     this.drafts = new Map();
     this.formReferralId = null;
     this.view = null;
@@ -93,12 +99,18 @@ export class OutcomePanel {
       this.#renderSigned(view.outcome);
       return;
     }
+    if (!this.drafts.has(referralId) && view.draft && typeof view.draft === "object") {
+      this.drafts.set(referralId, { ...EMPTY_DRAFT, ...view.draft });
+    }
     if (this.formReferralId !== referralId || !this.form) {
       this.formReferralId = referralId;
-      this.#renderForm(referralId);
+      this.#renderForm(referralId, view.draft_saved_at);
     }
     const removed = Boolean(view.removed_reason);
     this.signButton.disabled = removed;
+    // In conflict the draft stays readable but cannot be changed or signed.
+    this.form.querySelector("fieldset.choices").disabled = removed;
+    for (const control of [this.urgencySelect, this.diagnosisInput, this.planInput]) control.disabled = removed;
     this.offlineNote.hidden = online !== false || removed;
   }
 
@@ -157,10 +169,34 @@ export class OutcomePanel {
     if (hadFocus) document.getElementById("outcome-state")?.focus();
   }
 
-  #renderForm(referralId) {
+  /** Keeps the typing in memory now and in the encrypted cache shortly after the last key. */
+  #scheduleSave(referralId) {
+    const draft = this.#readForm();
+    this.drafts.set(referralId, draft);
+    clearTimeout(this.saveTimers.get(referralId));
+    this.saveTimers.set(
+      referralId,
+      setTimeout(() => {
+        this.saveTimers.delete(referralId);
+        const empty = Object.values(draft).every((value) => !String(value ?? "").trim());
+        this.persistDraft(referralId, empty ? null : draft).then(
+          () => this.#showDraftState(referralId, empty ? "" : `Draft saved ${new Date().toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" })}`),
+          (error) => this.#showDraftState(referralId, `Draft not saved: ${error.message}`, true),
+        );
+      }, DRAFT_SAVE_DELAY_MS),
+    );
+  }
+
+  #showDraftState(referralId, text, isError = false) {
+    if (this.formReferralId !== referralId || !this.draftNote) return;
+    this.draftNote.textContent = text;
+    this.draftNote.dataset.tone = isError ? "error" : "info";
+  }
+
+  #renderForm(referralId, savedAt) {
     this.signedSignature = null;
-    const draft = this.drafts.get(referralId) ?? { kind: "", appointment_urgency: "", diagnosis: "", plan: "" };
-    const saveDraft = () => this.drafts.set(referralId, this.#readForm());
+    const draft = this.drafts.get(referralId) ?? EMPTY_DRAFT;
+    const saveDraft = () => this.#scheduleSave(referralId);
 
     const kindError = h("p", { class: "field-error", id: "kind-error", hidden: true });
     const urgencyError = h("p", { class: "field-error", id: "urgency-error", hidden: true });
@@ -219,6 +255,12 @@ export class OutcomePanel {
 
     this.signButton = h("button", { type: "submit", class: ["button", "button-primary", "sign-button"], id: "sign-and-send", text: "Sign & send…" });
     this.offlineNote = h("p", { class: "field-hint offline-note", text: "You are offline: the signed outcome will wait on this computer and go when you are back online.", hidden: true });
+    this.draftNote = h("p", {
+      class: "field-hint draft-note",
+      id: "draft-state",
+      attrs: { "aria-live": "polite" },
+      text: savedAt ? `Draft saved ${formatDateTime(savedAt)}` : "",
+    });
 
     this.errors = { kind: kindError, urgency: urgencyError, plan: planError };
     this.form = h(
@@ -247,6 +289,7 @@ export class OutcomePanel {
       h("div", { class: "field" }, h("label", { class: "field-label", attrs: { for: "diagnosis" }, text: "Diagnosis" }), this.diagnosisInput),
       h("div", { class: "field" }, h("label", { class: "field-label", attrs: { for: "plan" }, text: "Plan" }), this.planHint, this.planInput, planError),
       h("div", { class: "form-actions" }, this.signButton, this.offlineNote),
+      this.draftNote,
     );
 
     replaceChildren(this.section, h("h2", { class: "section-heading", id: "outcome-title", text: "Your outcome" }), this.form);
@@ -341,6 +384,9 @@ export class OutcomePanel {
     this.confirmError.hidden = true;
     try {
       const outcomeView = await this.sign(pending.referralId, pending.version, pending.outcome);
+      // Signing removed the stored draft in the same transaction; drop the pending save too.
+      clearTimeout(this.saveTimers.get(pending.referralId));
+      this.saveTimers.delete(pending.referralId);
       this.drafts.delete(pending.referralId);
       this.dialog.close("signed");
       this.signed(pending.referralId, outcomeView);

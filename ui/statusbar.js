@@ -48,7 +48,8 @@ function progressFraction(progress) {
  */
 function messageFor(status) {
   if (status.last_error) {
-    const tone = status.last_error.kind === "offline" ? "info" : "error";
+    // Offline or a busy service is ordinary travelling weather, not an error.
+    const tone = ["offline", "busy"].includes(status.last_error.kind) ? "info" : "error";
     return { tone, text: status.last_error.message || "The last sync did not finish. Everything already here is kept; try Sync now." };
   }
   if (status.online === false) {
@@ -97,6 +98,7 @@ export function renderStatus(status, now = new Date()) {
   message.dataset.tone = tone;
 
   const syncButton = byId("sync-now");
-  syncButton.disabled = Boolean(status.syncing);
-  setText(syncButton, status.syncing ? "Syncing…" : "Sync now");
+  syncButton.disabled = false;
+  setText(syncButton, status.syncing ? "Stop sync" : "Sync now");
+  syncButton.title = status.syncing ? "Stop this sync; everything received so far is kept and downloads resume next time." : "";
 }

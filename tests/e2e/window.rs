@@ -5,7 +5,8 @@
 //! One test walks the consultant's whole loop, because each step needs the state of the one
 //! before: the demo opens, the worklist shows, a referral opens with its photos, an outcome is
 //! signed and shows as sent; then the app is restarted without the hub and shows everything
-//! from the encrypted cache.
+//! from the encrypted cache. Another stops a separate hub process half-way through a sync and
+//! starts it again: the window says offline with the outcome waiting, then finishes by itself.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -27,11 +28,21 @@ struct Driver {
     port: u16,
 }
 
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 impl Driver {
     fn start() -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_with_env(&[])
+    }
+
+    /// `env` reaches the app, which WebKitWebDriver starts as its child.
+    fn start_with_env(env: &[(&str, &str)]) -> Driver {
+        let port = free_port();
         let process = Command::new("WebKitWebDriver")
             .arg(format!("--port={port}"))
+            .envs(env.iter().copied())
             // Without it, WebKitGTK refuses automation and session creation hangs.
             .env("TAURI_WEBVIEW_AUTOMATION", "true")
             // Small synthetic photos keep the first demo start quick in tests.
@@ -220,4 +231,247 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
     .await;
     screenshot(&client, "offline.png").await;
     client.close().await.unwrap();
+}
+
+/// The reference hub as a separate process on a fixed loopback port, with its database on disk,
+/// so it can be stopped dead and started again where it was.
+struct HubProcess {
+    process: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl HubProcess {
+    fn binary() -> String {
+        std::env::var("DERMDESK_HUB").expect("DERMDESK_HUB: run through `cargo xtask test`")
+    }
+
+    /// Seeds the demo and returns the hub with the demo consultant's enrolment code.
+    fn start_seeded(dir: PathBuf, port: u16, faults: &str) -> (HubProcess, String) {
+        use std::io::BufRead as _;
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut process = Self::command(&dir, port)
+            .args(["--demo", "--demo-scale", "small", "--faults", faults])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the hub starts");
+        let mut code = None;
+        let lines = std::io::BufReader::new(process.stdout.take().unwrap()).lines();
+        for line in lines {
+            let line = line.unwrap();
+            if let Some(found) = line.strip_prefix("Enrolment code: ") {
+                code = Some(found.trim().to_owned());
+                break;
+            }
+        }
+        let hub = HubProcess { process, port, dir };
+        hub.wait_listening();
+        (hub, code.expect("the hub prints the demo enrolment code"))
+    }
+
+    fn restart(dir: PathBuf, port: u16) -> HubProcess {
+        let process = Self::command(&dir, port).stdout(Stdio::null()).spawn().expect("the hub starts again");
+        let hub = HubProcess { process, port, dir };
+        hub.wait_listening();
+        hub
+    }
+
+    fn command(dir: &std::path::Path, port: u16) -> Command {
+        let mut command = Command::new(Self::binary());
+        command
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .arg("--db")
+            .arg(dir.join("hub.sqlite3"))
+            .arg("--photos")
+            .arg(dir.join("photos"))
+            .stderr(Stdio::inherit());
+        command
+    }
+
+    fn wait_listening(&self) {
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(300), "the hub did not start listening");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the hub without warning (as a lost connection looks to the app).
+    fn kill(mut self) -> PathBuf {
+        self.process.kill().unwrap();
+        self.process.wait().unwrap();
+        std::mem::take(&mut self.dir)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+const STATUS_TEXT: &str = "document.querySelector('#sync-summary').textContent";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_cut_off_half_way_says_offline_keeps_the_outcome_and_finishes_by_itself() {
+    let dir = std::env::temp_dir().join(format!("dermdesk-e2e-hub-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port();
+    // Every request is slowed down, so the photo downloads are still running when the hub dies.
+    let (hub, code) = HubProcess::start_seeded(dir.clone(), port, "latency=1,latency-ms=700");
+    let url = format!("http://127.0.0.1:{port}");
+    let driver = Driver::start_with_env(&[("DERMDESK_HUB_URL", &url), ("DERMDESK_ENROLMENT_CODE", &code)]);
+    let client = driver.open_app(&[]).await;
+
+    // 1. Enrolled and syncing: the worklist is there, photos are coming in.
+    wait_for(&client, "the worklist", Duration::from_secs(120), &format!("{ROWS}.length")).await;
+    let counts = wait_for(
+        &client,
+        "photos half-way",
+        Duration::from_secs(120),
+        "(() => { const m = /Photos (\\d+)\\/(\\d+)/.exec(document.querySelector('#sync-counts').textContent); \
+           return m && +m[1] >= 2 && +m[1] < +m[2] && m[0]; })()",
+    )
+    .await;
+    let total: u64 = counts.as_str().unwrap().split('/').nth(1).unwrap().parse().unwrap();
+
+    // 2. The hub dies mid-download. The consultant signs an outcome anyway.
+    let dir = hub.kill();
+    let first = client.find(Locator::Css("#worklist .worklist-row")).await.unwrap();
+    let referral_id = first.attr("data-referral-id").await.unwrap().unwrap();
+    first.click().await.unwrap();
+    wait_for(&client, "the outcome form", Duration::from_secs(30), "document.querySelector('#plan')").await;
+    client.find(Locator::Css("#kind-gp_treatment_plan")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Css("#plan"))
+        .await
+        .unwrap()
+        .send_keys("Emollients twice daily; review in 6 weeks.")
+        .await
+        .unwrap();
+    client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();
+    wait_for(
+        &client,
+        "the confirmation",
+        Duration::from_secs(10),
+        "document.querySelector('#confirm-dialog')?.open",
+    )
+    .await;
+    client.find(Locator::Css("#confirm-sign")).await.unwrap().click().await.unwrap();
+    wait_for(
+        &client,
+        "the outcome queued",
+        Duration::from_secs(30),
+        "document.querySelector('#outcome-state')?.dataset.state === 'queued'",
+    )
+    .await;
+    wait_for(
+        &client,
+        "offline with one outcome waiting",
+        Duration::from_secs(60),
+        &format!(
+            "document.querySelector('#sync-connection').dataset.online === 'offline' \
+             && {STATUS_TEXT}.includes('1 outcome waiting')"
+        ),
+    )
+    .await;
+    let not_ready = wait_for(
+        &client,
+        "some photos still missing",
+        Duration::from_secs(5),
+        "document.querySelectorAll('.row-photos.is-downloading').length",
+    )
+    .await;
+    assert!(not_ready.as_u64().unwrap() >= 1, "the sync really was cut off half-way");
+    screenshot(&client, "hub-stopped.png").await;
+
+    // 3. The hub comes back (no faults now). Nobody touches anything: the app notices, sends
+    //    the outcome and finishes the photos.
+    let hub = HubProcess::restart(dir, port);
+    wait_for(
+        &client,
+        "the sync to finish by itself",
+        Duration::from_secs(180),
+        &format!(
+            "document.querySelector('#sync-connection').dataset.online === 'online' \
+             && {STATUS_TEXT}.includes('No outcomes waiting') \
+             && document.querySelectorAll('.row-photos.is-downloading').length === 0 \
+             && document.querySelector('#sync-progress').dataset.active === 'false'"
+        ),
+    )
+    .await;
+    wait_for(
+        &client,
+        "the outcome sent",
+        Duration::from_secs(30),
+        &format!(
+            "document.querySelector('.worklist-row[data-referral-id=\"{referral_id}\"] .status-badge')?.textContent.toLowerCase().includes('sent')"
+        ),
+    )
+    .await;
+    screenshot(&client, "hub-back.png").await;
+    assert!(total >= 4, "the demo has photos to sync: {total}");
+
+    // 4. A draft is typed on another referral; the practice withdraws that referral. The draft
+    //    is kept and the referral shows as a conflict that says why.
+    let second = client.find(Locator::Css("#worklist .worklist-row:nth-child(2)")).await.unwrap();
+    let second_id = second.attr("data-referral-id").await.unwrap().unwrap();
+    second.click().await.unwrap();
+    wait_for(
+        &client,
+        "the second referral's form",
+        Duration::from_secs(30),
+        "document.querySelector('#plan')",
+    )
+    .await;
+    client
+        .find(Locator::Css("#plan"))
+        .await
+        .unwrap()
+        .send_keys("Draft: likely nummular eczema")
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the draft saved",
+        Duration::from_secs(10),
+        "document.querySelector('#draft-state')?.textContent.startsWith('Draft saved')",
+    )
+    .await;
+    let withdrawn = Command::new(HubProcess::binary())
+        .args(["admin", "--db"])
+        .arg(hub.dir.join("hub.sqlite3"))
+        .arg("--photos")
+        .arg(hub.dir.join("photos"))
+        .args(["withdraw", &second_id])
+        .status()
+        .unwrap();
+    assert!(withdrawn.success());
+    client.find(Locator::Css("#sync-now")).await.unwrap().click().await.unwrap();
+    let banner = wait_for(
+        &client,
+        "the conflict banner",
+        Duration::from_secs(60),
+        "[...document.querySelectorAll('#referral-notices .notice')].map(n => n.textContent).find(t => t.startsWith('Conflict'))",
+    )
+    .await;
+    assert!(banner.as_str().unwrap().contains("draft is kept"), "{banner}");
+    let plan =
+        client.find(Locator::Css("#plan")).await.unwrap().prop("value").await.unwrap().unwrap_or_default();
+    assert!(plan.contains("nummular eczema"), "the draft is still there: {plan}");
+    let badge = client
+        .find(Locator::Css(&format!(".worklist-row[data-referral-id=\"{second_id}\"] .status-badge")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(badge.to_lowercase().contains("conflict"), "{badge}");
+    screenshot(&client, "conflict.png").await;
+    client.close().await.unwrap();
+    drop(hub);
+    let _ = std::fs::remove_dir_all(
+        std::env::temp_dir().join(format!("dermdesk-e2e-hub-{}", std::process::id())),
+    );
 }

@@ -33,6 +33,11 @@ pub struct TestHub {
 
 impl TestHub {
     pub async fn start() -> TestHub {
+        Self::start_with(ServerConfig::default()).await
+    }
+
+    /// A hub with its own server settings (e.g. fault injection).
+    pub async fn start_with(config: ServerConfig) -> TestHub {
         let (_, set) = demo_set();
         let dir = tempfile::tempdir().unwrap();
         let hub = Hub::open(None, &dir.path().join("photos")).unwrap();
@@ -40,7 +45,7 @@ impl TestHub {
         // Bind first, then serve: the port is known before any request is made.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let router = dermdesk_hub::app(hub.clone(), ServerConfig::default());
+        let router = dermdesk_hub::app(hub.clone(), config);
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(dermdesk_hub::serve(listener, router, async {
             let _ = stopped.await;
@@ -51,16 +56,34 @@ impl TestHub {
 
 pub struct TestDesk {
     pub desk: Arc<Desk>,
-    _dir: TempDir,
+    secrets: Arc<MemorySecretStore>,
+    dir: TempDir,
 }
 
 impl TestDesk {
     pub async fn enrolled(hub: &TestHub) -> TestDesk {
+        Self::enrolled_at(hub, &hub.url).await
+    }
+
+    /// Enrolled with the hub's code but talking to `url` (a proxy in front of the hub).
+    pub async fn enrolled_at(hub: &TestHub, url: &str) -> TestDesk {
         let dir = tempfile::tempdir().unwrap();
-        let config = DeskConfig { data_dir: dir.path().join("desk"), device_name: "integration test".into() };
-        let desk = Arc::new(Desk::open(config, Arc::new(MemorySecretStore::default())).unwrap());
-        desk.enrol(&hub.url, &hub.seed.enrolment_code).await.unwrap();
-        TestDesk { desk, _dir: dir }
+        let secrets = Arc::new(MemorySecretStore::default());
+        let desk = Arc::new(Desk::open(Self::config(&dir), secrets.clone()).unwrap());
+        desk.enrol(url, &hub.seed.enrolment_code).await.unwrap();
+        TestDesk { desk, secrets, dir }
+    }
+
+    fn config(dir: &TempDir) -> DeskConfig {
+        DeskConfig { data_dir: dir.path().join("desk"), device_name: "integration test".into() }
+    }
+
+    /// Closes the desk and opens it again from its files, as after a crash or restart.
+    pub fn reopen(self) -> TestDesk {
+        let TestDesk { desk, secrets, dir } = self;
+        drop(desk);
+        let desk = Arc::new(Desk::open(Self::config(&dir), secrets.clone()).unwrap());
+        TestDesk { desk, secrets, dir }
     }
 
     /// One full sync: feed, every photo, outbox.

@@ -4,9 +4,12 @@
 //!   demo; with `--screenshot`, headless: wait for the worklist, write a PNG, exit.
 //! - `test`: everything CI runs: fmt check, clippy -D warnings, all tests, the fault harness at
 //!   CI size (`faults --quick`), the end-to-end tests in the real window.
+//! - `bench sync`: sync benchmarks against plain references, optimised build; results in
+//!   `target/bench/sync.json` and docs/PERFORMANCE.md.
 //! - `faults [--quick] [--trials N] [--seed N]`: the fault harness (kill -9 trials, network
 //!   faults, disk full); figures in `target/faults/report.json`, see docs/RELIABILITY.md.
 
+mod bench;
 mod faults;
 mod packages;
 mod session;
@@ -22,22 +25,24 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         Some("faults") => faults::faults(&args[1..]),
         // Only the real-window tests (the last step of `test`), for quick iteration.
-        Some("e2e") => run(cargo().args(["build", "--bin", "dermdesk"])).and_then(|()| {
-            session::end_to_end(cargo().args([
-                "test",
-                "-p",
-                "dermdesk-e2e",
-                "--",
-                "--test-threads=1",
-                "--nocapture",
-            ]))
-        }),
+        Some("e2e") => run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"]))
+            .and_then(|()| {
+                session::end_to_end(cargo().args([
+                    "test",
+                    "-p",
+                    "dermdesk-e2e",
+                    "--",
+                    "--test-threads=1",
+                    "--nocapture",
+                ]))
+            }),
         _ => {
             eprintln!(
                 "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e \
-                 | cargo xtask faults [--quick] [--trials N] [--seed N]"
+                 | cargo xtask bench sync | cargo xtask faults [--quick] [--trials N] [--seed N]"
             );
             return ExitCode::from(2);
         }
@@ -72,6 +77,11 @@ pub fn cargo() -> Command {
 
 fn app_binary() -> PathBuf {
     root().join("target").join("debug").join(if cfg!(windows) { "dermdesk.exe" } else { "dermdesk" })
+}
+
+/// The reference hub as its own process (the end-to-end tests stop and restart it).
+fn hub_binary() -> PathBuf {
+    root().join("target").join("debug").join(if cfg!(windows) { "dermdesk-hub.exe" } else { "dermdesk-hub" })
 }
 
 fn demo(args: &[String]) -> Result {
@@ -118,7 +128,7 @@ fn test(args: &[String]) -> Result {
     }
     // The fault harness at CI size (60 kills, network faults, disk full when root): ~30 s.
     faults::faults(&["--quick".to_owned()])?;
-    run(cargo().args(["build", "--bin", "dermdesk", "--locked"]))?;
+    run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins", "--locked"]))?;
     session::end_to_end(cargo().args(["test", "-p", "dermdesk-e2e", "--locked", "--", "--test-threads=1"]))?;
     eprintln!("xtask test: all passed in {:.0?}", started.elapsed());
     Ok(())

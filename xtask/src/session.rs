@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{app_binary, root, Result};
+use crate::{app_binary, hub_binary, root, Result};
 
 /// Xvfb screen: the app's default window size.
 const SCREEN: &str = "1440x900x24";
@@ -206,6 +206,9 @@ pub fn end_to_end(command: &mut Command) -> Result {
     headless_env(command, &display, &data_home);
     // A private cache too: the demo hub and its synthetic photos start from nothing, as on CI.
     command.env("XDG_CACHE_HOME", scratch.0.join("cache"));
-    command.env("DERMDESK_APP", app_binary()).env("TAURI_WEBVIEW_AUTOMATION", "true");
+    command
+        .env("DERMDESK_APP", app_binary())
+        .env("DERMDESK_HUB", hub_binary())
+        .env("TAURI_WEBVIEW_AUTOMATION", "true");
     crate::run(&mut with_keyring(command))
 }

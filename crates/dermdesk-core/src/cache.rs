@@ -132,9 +132,15 @@ impl Cache {
         connection
             .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
             .map_err(|e| CoreError::Cache(format!("the cache cannot be decrypted with this key ({e})")))?;
+        // Durability: in WAL mode with `synchronous = NORMAL` every commit survives a crash or
+        // kill -9 (the OS has the WAL); a power cut may lose the last commits, never consistency.
+        // That is right for what can be fetched again (feed pages, photos, drafts as typed).
+        // Queuing a signed outcome switches to FULL for its commit (see `queue_outcome`).
+        // A larger auto-checkpoint keeps photo downloads from stalling on checkpoints.
         connection.execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA wal_autocheckpoint = 8192;
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;
              PRAGMA busy_timeout = 5000;",
@@ -182,30 +188,43 @@ impl Cache {
     // ------------------------------------------------------------------------------------
     // Referrals
 
-    /// What the sync planner needs to know about every cached referral.
-    pub fn local_referrals(&self) -> Result<Vec<LocalReferral>, CoreError> {
-        let mut statement = self.connection.prepare(
+    /// What the sync planner needs to know about the cached referrals among `ids` (those one
+    /// feed page names). One primary-key lookup each, so a page costs the same however many
+    /// referrals are cached: scanning them all for every page made a first sync quadratic.
+    pub fn local_referrals(&self, ids: &[&str]) -> Result<Vec<LocalReferral>, CoreError> {
+        let mut statement = self.connection.prepare_cached(
             "SELECT r.id, r.version,
                     EXISTS (SELECT 1 FROM outbox o WHERE o.referral_id = r.id AND o.state != 'sent'),
                     EXISTS (SELECT 1 FROM draft d WHERE d.referral_id = r.id)
-             FROM referral r",
+             FROM referral r WHERE r.id = ?1",
         )?;
-        let rows = statement.query_map([], |row| {
-            Ok(LocalReferral {
-                id: row.get(0)?,
-                version: row.get::<_, i64>(1)? as u64,
-                has_unsent_outcome: row.get(2)?,
-                has_draft: row.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut local = Vec::new();
+        for id in ids {
+            let found = statement
+                .query_row([id], |row| {
+                    Ok(LocalReferral {
+                        id: row.get(0)?,
+                        version: row.get::<_, i64>(1)? as u64,
+                        has_unsent_outcome: row.get(2)?,
+                        has_draft: row.get(3)?,
+                    })
+                })
+                .optional()?;
+            local.extend(found);
+        }
+        Ok(local)
     }
 
-    /// Applies one planned feed page atomically, cursor included.
+    /// Applies one planned feed page atomically, cursor included. Photos, pieces and drafts no
+    /// referral needs any more go once the whole page is applied (a photo one change drops and
+    /// a later one names again stays).
     pub fn apply(&mut self, operations: &[CacheOp], now: DateTime<Utc>) -> Result<(), CoreError> {
         let transaction = self.connection.transaction()?;
         for operation in operations {
             apply_op(&transaction, operation, now)?;
+        }
+        if operations.iter().any(|op| matches!(op, CacheOp::Upsert { .. } | CacheOp::Delete { .. })) {
+            delete_orphans(&transaction)?;
         }
         transaction.commit()?;
         Ok(())
@@ -343,6 +362,15 @@ impl Cache {
 
     /// Saves the consultant's unsigned outcome as typed (any JSON object the form produces).
     pub fn save_draft(&self, referral_id: &str, body: &str, now: DateTime<Utc>) -> Result<(), CoreError> {
+        let signed: bool = self.connection.query_row(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE referral_id = ?1 AND state IN ('queued', 'sent'))",
+            [referral_id],
+            |row| row.get(0),
+        )?;
+        if signed {
+            // A save racing the signature: the signed outcome is what counts.
+            return Err(CoreError::AlreadySigned);
+        }
         let changed = self.connection.execute(
             "INSERT INTO draft (referral_id, body, updated_at) SELECT ?1, ?2, ?3
              WHERE EXISTS (SELECT 1 FROM referral WHERE id = ?1)
@@ -408,6 +436,15 @@ impl Cache {
     /// Queues a signed outcome. The outcome is durable when this returns: this is the moment
     /// the consultant is told "queued".
     pub fn queue_outcome(&mut self, signed: &SignedOutcome, now: DateTime<Utc>) -> Result<(), CoreError> {
+        // The one write that must survive a power cut, not just a crash: WAL synced at commit
+        // (which also makes every earlier transaction durable). See `unlock` for the rest.
+        self.connection.pragma_update(None, "synchronous", "FULL")?;
+        let result = self.queue_outcome_durably(signed, now);
+        self.connection.pragma_update(None, "synchronous", "NORMAL")?;
+        result
+    }
+
+    fn queue_outcome_durably(&mut self, signed: &SignedOutcome, now: DateTime<Utc>) -> Result<(), CoreError> {
         let transaction = self.connection.transaction()?;
         let pending: bool = transaction.query_row(
             "SELECT EXISTS (SELECT 1 FROM outbox WHERE referral_id = ?1 AND state IN ('queued', 'sent'))",
@@ -531,6 +568,16 @@ impl Cache {
         Ok(())
     }
 
+    /// Makes every queued outcome due now (the consultant asked to sync, or the service is
+    /// reachable again after a gap): backoff protects the service from a retry storm, not
+    /// from a person pressing a button once.
+    pub fn retry_outbox_now(&self, now: DateTime<Utc>) -> Result<usize, CoreError> {
+        Ok(self.connection.execute(
+            "UPDATE outbox SET next_attempt_at = ?1 WHERE state = 'queued' AND next_attempt_at > ?1",
+            [now.to_rfc3339()],
+        )?)
+    }
+
     pub fn outbox_waiting(&self) -> Result<u32, CoreError> {
         Ok(self
             .connection
@@ -547,15 +594,18 @@ fn set_meta(connection: &Connection, name: &str, value: &str) -> Result<(), Core
 }
 
 fn apply_op(transaction: &Transaction<'_>, operation: &CacheOp, now: DateTime<Utc>) -> Result<(), CoreError> {
+    // Cached statements: a page applies the same few statements hundreds of times.
     match operation {
         CacheOp::Upsert { referral, due_at } => {
             let body = serde_json::to_string(referral).map_err(|e| CoreError::Cache(e.to_string()))?;
-            transaction.execute(
-                "INSERT INTO referral (id, version, body, urgency_rank, received_at, due_at, synced_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (id) DO UPDATE SET version = ?2, body = ?3, urgency_rank = ?4,
-                    received_at = ?5, due_at = ?6, synced_at = ?7, removed_reason = NULL",
-                params![
+            transaction
+                .prepare_cached(
+                    "INSERT INTO referral (id, version, body, urgency_rank, received_at, due_at, synced_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (id) DO UPDATE SET version = ?2, body = ?3, urgency_rank = ?4,
+                        received_at = ?5, due_at = ?6, synced_at = ?7, removed_reason = NULL",
+                )?
+                .execute(params![
                     referral.id,
                     referral.version as i64,
                     body,
@@ -563,26 +613,24 @@ fn apply_op(transaction: &Transaction<'_>, operation: &CacheOp, now: DateTime<Ut
                     referral.received_at.to_rfc3339(),
                     due_at.to_rfc3339(),
                     now.to_rfc3339()
-                ],
+                ])?;
+            transaction
+                .prepare_cached("DELETE FROM referral_photo WHERE referral_id = ?1")?
+                .execute([&referral.id])?;
+            let mut insert_photo = transaction.prepare_cached(
+                "INSERT INTO referral_photo (referral_id, position, content_id) VALUES (?1, ?2, ?3)",
             )?;
-            transaction.execute("DELETE FROM referral_photo WHERE referral_id = ?1", [&referral.id])?;
             for (position, photo) in referral.photos.iter().enumerate() {
-                transaction.execute(
-                    "INSERT INTO referral_photo (referral_id, position, content_id) VALUES (?1, ?2, ?3)",
-                    params![referral.id, position as i64, photo.content_id],
-                )?;
+                insert_photo.execute(params![referral.id, position as i64, photo.content_id])?;
             }
-            delete_orphans(transaction)?;
         }
         CacheOp::MarkRemoved { referral_id, reason } => {
-            transaction.execute(
-                "UPDATE referral SET removed_reason = ?2 WHERE id = ?1",
-                params![referral_id, removal_reason_str(*reason)],
-            )?;
+            transaction
+                .prepare_cached("UPDATE referral SET removed_reason = ?2 WHERE id = ?1")?
+                .execute(params![referral_id, removal_reason_str(*reason)])?;
         }
         CacheOp::Delete { referral_id } => {
-            transaction.execute("DELETE FROM referral WHERE id = ?1", [referral_id])?;
-            delete_orphans(transaction)?;
+            transaction.prepare_cached("DELETE FROM referral WHERE id = ?1")?.execute([referral_id])?;
         }
         CacheOp::SetCursor(cursor) => set_meta(transaction, "feed_cursor", cursor)?,
     }
@@ -678,5 +726,75 @@ impl Cache {
         )?;
         let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as usize)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dermdesk_protocol::*;
+
+    fn photo(content_id: &str) -> PhotoMeta {
+        PhotoMeta {
+            content_id: content_id.repeat(64),
+            size: 3,
+            width: 1,
+            height: 1,
+            media_type: "image/jpeg".into(),
+            captured_at: "2026-11-23T09:00:00Z".parse().unwrap(),
+            view: PhotoView::Overview,
+            body_site: "left forearm".into(),
+            source: PhotoSource::GpPractice,
+        }
+    }
+
+    fn upsert(id: &str, photos: &[&str]) -> CacheOp {
+        let referral = Referral {
+            id: id.into(),
+            version: 1,
+            patient: Patient {
+                name: "Test Patient".into(),
+                nhs_number: "9990000018".into(),
+                date_of_birth: "1970-01-01".parse().unwrap(),
+                sex: Sex::NotKnown,
+            },
+            practice: GpPractice {
+                ods_code: "Y00001".into(),
+                name: "Practice".into(),
+                nation: Nation::England,
+            },
+            referrer: Referrer { name: "Dr GP".into(), role: "GP".into() },
+            received_at: "2026-11-23T09:00:00Z".parse().unwrap(),
+            urgency: Urgency::Routine,
+            clinical: ClinicalDetails {
+                question: String::new(),
+                history: String::new(),
+                duration: String::new(),
+                medications: String::new(),
+            },
+            consent: Consent { given: true, recorded_at: None, recorded_by: None },
+            photos: photos.iter().map(|id| photo(id)).collect(),
+        };
+        CacheOp::Upsert { referral: Box::new(referral), due_at: Utc::now() }
+    }
+
+    #[test]
+    fn a_page_drops_only_the_photos_no_referral_names_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = Cache::open(&dir.path().join("cache.sqlite3"), &[7; 32]).unwrap();
+        let now = Utc::now();
+        cache.apply(&[upsert("R1", &["a", "b"])], now).unwrap();
+        for id in ["a", "b"] {
+            cache.store_verified_photo(&id.repeat(64), "image/jpeg", b"abc", now).unwrap();
+        }
+        // R1 drops both photos; R2, later in the same page, names "a" again.
+        cache.apply(&[upsert("R1", &[]), upsert("R2", &["a"])], now).unwrap();
+        assert!(cache.has_photo(&"a".repeat(64)).unwrap(), "a photo named again must stay");
+        assert!(!cache.has_photo(&"b".repeat(64)).unwrap(), "a photo nobody names must go");
+        cache.apply(&[CacheOp::Delete { referral_id: "R2".into() }], now).unwrap();
+        assert!(!cache.has_photo(&"a".repeat(64)).unwrap());
+        let ids: Vec<String> =
+            cache.local_referrals(&["R1", "R2"]).unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["R1"]);
     }
 }

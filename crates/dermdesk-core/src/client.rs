@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use dermdesk_protocol::{
-    ApiError, EnrolRequest, EnrolResponse, FeedPage, SignedOutcome, API_PREFIX, MAX_PHOTO_BYTES,
+    ApiError, EnrolRequest, EnrolResponse, FeedPage, SignedOutcome, API_PREFIX, FEED_PAGE_MAX,
+    MAX_PHOTO_BYTES,
 };
 use reqwest::{StatusCode, Url};
 
@@ -84,11 +85,14 @@ impl HubClient {
         json_body(response).await
     }
 
+    /// One page of the change feed after `cursor`, as large as the protocol allows: a first
+    /// sync of thousands of referrals then takes a quarter of the round trips and commits.
     pub async fn feed(&self, cursor: Option<&str>) -> Result<FeedPage, CoreError> {
         let mut url = self.url("/feed");
         if let Some(cursor) = cursor {
             url.query_pairs_mut().append_pair("cursor", cursor);
         }
+        url.query_pairs_mut().append_pair("limit", &FEED_PAGE_MAX.to_string());
         let response = self.authorised(self.http.get(url))?.send().await.map_err(offline)?;
         json_body(response).await
     }

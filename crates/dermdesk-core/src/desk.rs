@@ -17,15 +17,18 @@ use zeroize::Zeroizing;
 
 use crate::cache::Cache;
 use crate::client::{check_service_url, HubClient};
-use crate::plan::{after_push, plan_feed_page, retry_photo, FetchFailure, OutboxState, OutboxUpdate};
+use crate::plan::{
+    after_push, plan_feed_page, referral_ids, retry_photo, FetchFailure, OutboxState, OutboxUpdate,
+};
 use crate::secrets::{SecretStore, CACHE_KEY, DEVICE_SIGNING_KEY, DEVICE_TOKEN};
 use crate::verify::verify_photo;
 use crate::views::{self, OutcomeView, PhotoItem, ReferralView, WorklistRow};
 use crate::CoreError;
 
-/// A photo download keeps what it has received in pieces of this size, so an interrupted
-/// download (dropped connection, crash, lid closed) resumes rather than restarts.
-pub const CHUNK_BYTES: usize = 1024 * 1024;
+/// A photo download keeps what it has received in pieces of this size, so a download cut off by
+/// a crash resumes rather than restarts; a dropped connection keeps everything received, whatever
+/// this size. Smaller pieces mean less lost to a crash but more bytes written twice.
+pub const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
 /// Largest draft kept (the form's JSON); a real draft is a few KiB.
 pub const MAX_DRAFT_BYTES: usize = 256 * 1024;
@@ -385,7 +388,7 @@ impl Desk {
             summary.pages += 1;
             summary.changes += page.changes.len() as u64;
             self.with_cache(move |cache| {
-                let operations = plan_feed_page(&cache.local_referrals()?, &page);
+                let operations = plan_feed_page(&cache.local_referrals(&referral_ids(&page))?, &page);
                 cache.apply(&operations, Utc::now())
             })
             .await?;
@@ -402,6 +405,10 @@ impl Desk {
     pub fn missing_photos(&self) -> Result<Vec<PhotoMeta>, CoreError> {
         let cache = self.cache();
         let missing = cache.missing_photos()?;
+        if missing.is_empty() {
+            // The usual case once synced: no need to read and parse every cached referral.
+            return Ok(Vec::new());
+        }
         let mut metas: HashMap<String, PhotoMeta> = HashMap::new();
         for cached in cache.referrals()? {
             for meta in cached.referral.photos {
@@ -658,6 +665,11 @@ impl Desk {
         referral_id: &str,
     ) -> Result<Option<dermdesk_protocol::SignedOutcome>, CoreError> {
         Ok(self.cache().latest_outcome(referral_id)?.map(|row| row.signed))
+    }
+
+    /// Makes every queued outcome due for sending now.
+    pub fn retry_outbox_now(&self) -> Result<usize, CoreError> {
+        self.cache().retry_outbox_now(Utc::now())
     }
 
     /// When the next queued outcome is due for a retry, if any.

@@ -52,6 +52,7 @@ pub enum EngineEvent {
 
 pub struct Engine {
     trigger: Arc<Notify>,
+    asked: Arc<std::sync::atomic::AtomicBool>,
     cancel: Arc<Notify>,
     status: watch::Receiver<SyncStatus>,
     stop: watch::Sender<bool>,
@@ -75,7 +76,14 @@ impl Engine {
         };
         let (status_sender, status) = watch::channel(initial);
         let (stop, mut stopped) = watch::channel(false);
-        let worker = Worker { desk, settings, status: status_sender, on_event: Box::new(on_event) };
+        let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let worker = Worker {
+            desk,
+            settings,
+            status: status_sender,
+            on_event: Box::new(on_event),
+            asked: Arc::clone(&asked),
+        };
         let wake = Arc::clone(&trigger);
         let cancel = Arc::new(Notify::new());
         let cancelled = Arc::clone(&cancel);
@@ -100,11 +108,13 @@ impl Engine {
                 s.phase = SyncPhase::Idle;
             });
         });
-        Engine { trigger, cancel, status, stop, task }
+        Engine { trigger, asked, cancel, status, stop, task }
     }
 
     /// Asks for a sync as soon as possible (coalesces repeated requests).
+    /// Queued outcomes go at once, whatever their backoff said: a person asked.
     pub fn sync_now(&self) {
+        self.asked.store(true, std::sync::atomic::Ordering::SeqCst);
         self.trigger.notify_one();
     }
 
@@ -131,6 +141,7 @@ struct Worker {
     settings: EngineSettings,
     status: watch::Sender<SyncStatus>,
     on_event: Box<dyn Fn(EngineEvent) + Send + Sync>,
+    asked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Worker {
@@ -163,6 +174,10 @@ impl Worker {
     }
 
     async fn run(&self, client: &HubClient) -> Result<(), CoreError> {
+        let was_offline = self.status.borrow().online == Some(false);
+        if self.asked.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.desk.retry_outbox_now()?;
+        }
         // Outcomes first: they are the consultant's work and the smallest thing to send.
         self.push(client).await?;
 
@@ -179,6 +194,10 @@ impl Worker {
             .await?;
         if summary.changes > 0 {
             (self.on_event)(EngineEvent::ReferralsChanged);
+        }
+        if was_offline && self.desk.retry_outbox_now()? > 0 {
+            // Back online after a gap: what waited goes now, not at the end of its backoff.
+            self.push(client).await?;
         }
 
         self.phase(SyncPhase::Photos);

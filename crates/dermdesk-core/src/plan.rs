@@ -50,7 +50,19 @@ pub fn urgency_rank(urgency: Urgency) -> i64 {
     }
 }
 
-/// Plans how to apply one feed page to the cache.
+/// The referrals one feed page names: all the planner needs to know of the cache.
+pub fn referral_ids(page: &FeedPage) -> Vec<&str> {
+    page.changes
+        .iter()
+        .map(|change| match change {
+            Change::Upsert { referral } => referral.id.as_str(),
+            Change::Removed { referral_id, .. } => referral_id.as_str(),
+        })
+        .collect()
+}
+
+/// Plans how to apply one feed page to the cache. `local` needs to hold only the cached
+/// referrals the page names ([`referral_ids`]).
 pub fn plan_feed_page(local: &[LocalReferral], page: &FeedPage) -> Vec<CacheOp> {
     let mut known: HashMap<&str, &LocalReferral> = local.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut operations = Vec::with_capacity(page.changes.len() + 1);
@@ -292,6 +304,19 @@ mod tests {
             // Received Monday 23 Nov: due three working days later, Thursday 26 Nov.
             &["upsert R1 v2 due 2026-11-26", "upsert R2 v1 due 2026-11-26", "cursor 42"],
         );
+    }
+
+    #[test]
+    fn a_page_names_the_referrals_it_upserts_and_removes() {
+        let page = FeedPage {
+            changes: vec![
+                Change::Upsert { referral: referral("R1", 2) },
+                Change::Removed { referral_id: "R2".into(), reason: RemovalReason::Withdrawn },
+            ],
+            next_cursor: "42".into(),
+            has_more: false,
+        };
+        assert_eq!(referral_ids(&page), ["R1", "R2"]);
     }
 
     #[test]

@@ -1,0 +1,75 @@
+//! Derm Desk's benchmarks: performance measured side by side with plain references, not timed
+//! tests. `cargo xtask bench sync` builds this optimised and runs
+//! `dermdesk-bench sync --out target/bench --doc docs/PERFORMANCE.md`; docs/PERFORMANCE.md says
+//! what is measured and how.
+
+mod fixtures;
+mod stats;
+mod sync;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: dermdesk-bench sync [--repetitions N] [--photos N] [--referrals N] \
+                     [--concurrency N] [--out DIR] [--doc FILE] \
+                     [--only photos|metadata]";
+
+fn parse_sync(args: &[String]) -> Result<sync::Settings, String> {
+    let mut settings = sync::Settings {
+        repetitions: 5,
+        photos: 32,
+        referrals: 10_000,
+        // The engine's default (`EngineSettings::photo_concurrency`).
+        concurrency: dermdesk_core::engine::EngineSettings::default().photo_concurrency,
+        out_dir: PathBuf::from("target/bench"),
+        doc: None,
+        only: None,
+    };
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let mut value = || rest.next().ok_or_else(|| format!("{arg} needs a value"));
+        let mut number = || -> Result<usize, String> {
+            let text = value()?;
+            text.parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{arg}: {text} is not a positive number"))
+        };
+        match arg.as_str() {
+            "--repetitions" => settings.repetitions = number()?,
+            "--photos" => settings.photos = number()?,
+            "--referrals" => settings.referrals = number()?,
+            "--concurrency" => settings.concurrency = number()?,
+            "--out" => settings.out_dir = PathBuf::from(value()?),
+            "--doc" => settings.doc = Some(PathBuf::from(value()?)),
+            "--only" => {
+                settings.only = Some(match value()?.as_str() {
+                    "photos" => sync::Part::Photos,
+                    "metadata" => sync::Part::Metadata,
+                    other => return Err(format!("--only photos|metadata, not {other}")),
+                })
+            }
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    Ok(settings)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("sync") => match parse_sync(&args[1..]) {
+            Ok(settings) => sync::run(settings).await,
+            Err(error) => Err(error),
+        },
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("dermdesk-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

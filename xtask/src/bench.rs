@@ -1,0 +1,38 @@
+//! `cargo xtask bench sync [options]`: builds the benchmarks optimised and runs them. Results go
+//! to `target/bench/sync.json` (in the workspace, whatever CARGO_TARGET_DIR says, so the path is
+//! always the same) and into the results section of docs/PERFORMANCE.md. Options are passed on
+//! to `dermdesk-bench sync` (`--repetitions N`, `--photos N`, `--referrals N`,
+//! `--concurrency N`, `--no-doc` to leave the document alone).
+
+use crate::{cargo, root, run, Result};
+
+pub fn bench(args: &[String]) -> Result {
+    match args.first().map(String::as_str) {
+        Some("sync") => sync(&args[1..]),
+        _ => Err("usage: cargo xtask bench sync [--repetitions N] [--photos N] [--referrals N] \
+                  [--concurrency N] [--no-doc]"
+            .into()),
+    }
+}
+
+fn sync(args: &[String]) -> Result {
+    let out = root().join("target").join("bench");
+    let mut passed: Vec<String> = Vec::new();
+    let mut doc = true;
+    for arg in args {
+        match arg.as_str() {
+            "--no-doc" => doc = false,
+            "--out" | "--doc" => return Err(format!("{arg} is set by xtask")),
+            _ => passed.push(arg.clone()),
+        }
+    }
+    // Benchmarks of a debug build would measure the compiler's settings, not the code.
+    let mut command = cargo();
+    command.args(["run", "--release", "--quiet", "--package", "dermdesk-bench", "--", "sync", "--out"]);
+    command.arg(&out);
+    if doc {
+        command.arg("--doc").arg(root().join("docs").join("PERFORMANCE.md"));
+    }
+    command.args(&passed);
+    run(&mut command)
+}
