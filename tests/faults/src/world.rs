@@ -6,7 +6,7 @@
 //! nothing to download (it already has those bytes), so every new referral gets *variants*: the
 //! template's bytes with a short marker appended after the JPEG's end-of-image marker. Decoders
 //! ignore bytes after EOI, so a variant is still a valid JPEG of the same dimensions, with a new
-//! SHA-256. Some referrals carry a large photo (over the core's 1 MiB download piece), so kills
+//! SHA-256. Some referrals carry a large photo (over the core's download piece), so kills
 //! and cut connections exercise resumable downloads too.
 
 use std::collections::BTreeMap;
@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::Utc;
+use dermdesk_core::desk::CHUNK_BYTES;
 use dermdesk_hub::{FaultState, Hub, ServerConfig};
 use dermdesk_protocol::{Consultant, PhotoMeta, Referral};
 use dermdesk_synth::{DemoOptions, PhotoScale};
@@ -25,11 +26,12 @@ use rand::Rng as _;
 const TEMPLATE_SEED: u64 = 7;
 /// Long edge of the ordinary photos: small and quick, like a phone photo after resizing.
 const SMALL_EDGE: u32 = 640;
-/// Long edge of the large photos, which must be over the core's download piece (1 MiB).
+/// Long edge of the large photos (a few hundred KB as rendered; padded below).
 const LARGE_EDGE: u32 = 2600;
-/// Large photos are padded (after EOI) to at least this size if the renderer compressed them
-/// below it, so every large photo spans several download pieces.
-const LARGE_MIN_BYTES: usize = 2 * 1024 * 1024 + 12_345;
+/// Large photos are padded (after EOI) to at least this size, one and a half of the core's
+/// resumable download pieces: a kill or a cut connection after the first piece leaves it kept,
+/// and the next run resumes from it.
+const LARGE_MIN_BYTES: usize = CHUNK_BYTES * 3 / 2 + 12_345;
 
 pub type Result<T> = std::result::Result<T, String>;
 
