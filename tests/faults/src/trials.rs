@@ -51,9 +51,9 @@ pub struct KillSettings {
 
 /// The longest random delay after the client announces a phase before it is killed, from the
 /// phases' measured durations on loopback in a debug build (see a client's `trials.log`): the
-/// cache opens in 2-5 ms, enrolment takes 5-8 ms, a feed pull 5-10 ms, photos 10-100 ms,
-/// signing 4-30 ms, a push 5-30 ms. So the kill lands anywhere inside the phase, and sometimes
-/// in the next one.
+/// cache opens in 2-5 ms, enrolment takes 5-8 ms, a feed pull 5-10 ms, photos 10-100 ms (more
+/// with a large photo), signing 4-30 ms, a push 5-30 ms. So the kill lands anywhere inside the
+/// phase, and sometimes in the next one.
 fn max_kill_delay(phase: Phase) -> Duration {
     Duration::from_micros(match phase {
         Phase::Open => 5_000,
