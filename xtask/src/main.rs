@@ -2,12 +2,15 @@
 //!
 //! - `demo [--screenshot FILE]`: install what is missing, build, open Derm Desk on the embedded
 //!   demo; with `--screenshot`, headless: wait for the worklist, write a PNG, exit.
-//! - `test`: everything CI runs: fmt check, clippy -D warnings, all tests, the end-to-end tests
-//!   in the real window.
+//! - `test`: everything CI runs: fmt check, clippy -D warnings, all tests, the fault harness at
+//!   CI size (`faults --quick`), the end-to-end tests in the real window.
 //! - `bench sync`: sync benchmarks against plain references, optimised build; results in
 //!   `target/bench/sync.json` and docs/PERFORMANCE.md.
+//! - `faults [--quick] [--trials N] [--seed N]`: the fault harness (kill -9 trials, network
+//!   faults, disk full); figures in `target/faults/report.json`, see docs/RELIABILITY.md.
 
 mod bench;
+mod faults;
 mod packages;
 mod session;
 
@@ -23,6 +26,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("faults") => faults::faults(&args[1..]),
         // Only the real-window tests (the last step of `test`), for quick iteration.
         Some("e2e") => run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"]))
             .and_then(|()| {
@@ -38,7 +42,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e \
-                 | cargo xtask bench sync"
+                 | cargo xtask bench sync | cargo xtask faults [--quick] [--trials N] [--seed N]"
             );
             return ExitCode::from(2);
         }
@@ -67,7 +71,7 @@ pub fn run(command: &mut Command) -> Result {
     }
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
@@ -122,6 +126,8 @@ fn test(args: &[String]) -> Result {
     } else {
         eprintln!("node not found: skipping the UI's unit tests (tests/ui)");
     }
+    // The fault harness at CI size (60 kills, network faults, disk full when root): ~30 s.
+    faults::faults(&["--quick".to_owned()])?;
     run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins", "--locked"]))?;
     session::end_to_end(cargo().args(["test", "-p", "dermdesk-e2e", "--locked", "--", "--test-threads=1"]))?;
     eprintln!("xtask test: all passed in {:.0?}", started.elapsed());

@@ -275,6 +275,14 @@ impl Cache {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Content ids of every stored (visible) photo, for checks that re-verify them all (the
+    /// fault harness after every kill).
+    pub fn stored_photo_ids(&self) -> Result<Vec<String>, CoreError> {
+        let mut statement = self.connection.prepare("SELECT content_id FROM photo ORDER BY content_id")?;
+        let rows = statement.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn has_photo(&self, content_id: &str) -> Result<bool, CoreError> {
         Ok(self
             .connection
