@@ -22,6 +22,7 @@ fn outcome() -> Outcome {
         appointment_urgency: None,
         diagnosis: "Seborrhoeic keratosis".into(),
         plan: "Reassure; no treatment needed.".into(),
+        ..Outcome::default_extras()
     }
 }
 

@@ -18,6 +18,7 @@ fn plan_outcome() -> Outcome {
         appointment_urgency: None,
         diagnosis: "Seborrhoeic keratosis".into(),
         plan: "Benign. Reassure; no treatment needed. Cryotherapy only if irritated.".into(),
+        ..Outcome::default_extras()
     }
 }
 

@@ -131,6 +131,7 @@ mod tests {
                 appointment_urgency: None,
                 diagnosis: "Seborrhoeic keratosis".into(),
                 plan: "Reassure; no treatment needed.".into(),
+                ..Outcome::default_extras()
             },
         }
     }

@@ -221,6 +221,8 @@ pub enum OutcomeKind {
     FaceToFace,
     /// Ask the referrer for more information or better photographs.
     RequestMoreInformation,
+    /// Advice to the GP and discharge: nothing more is needed from the service.
+    AdviceAndDischarge,
 }
 
 impl OutcomeKind {
@@ -229,18 +231,60 @@ impl OutcomeKind {
             OutcomeKind::GpTreatmentPlan => "gp_treatment_plan",
             OutcomeKind::FaceToFace => "face_to_face",
             OutcomeKind::RequestMoreInformation => "request_more_information",
+            OutcomeKind::AdviceAndDischarge => "advice_and_discharge",
         }
     }
 }
 
+/// How sure the consultant is of the diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Certainty {
+    Provisional,
+    Differential,
+    Confirmed,
+}
+
+/// A photograph the consultant needs and does not have (with `request_more_information`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingView {
+    Overview,
+    CloseUp,
+    Dermoscopic,
+    OtherAngle,
+}
+
 /// What the consultant decided, as written on the form.
+///
+/// Fields added after the first version are left out of the JSON when empty, so an outcome
+/// that does not use them has the same canonical bytes (and signature) as before.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     pub kind: OutcomeKind,
     /// Required for, and only for, `face_to_face`.
     pub appointment_urgency: Option<Urgency>,
+    /// The diagnosis as the GP will read it: the picklist term, or free text.
     pub diagnosis: String,
+    /// SNOMED CT concept id (a string: ids can exceed 2^53) when picked from the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certainty: Option<Certainty>,
     pub plan: String,
+    /// With `request_more_information`: the photographs that are missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_views: Vec<MissingView>,
+    /// A patient information leaflet for the GP to pass on (https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_information_url: Option<String>,
+    /// Content ids of the photographs that support the outcome.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_photos: Vec<String>,
+    /// Why a referral the rules say needs another outcome was answered this way (e.g. a
+    /// two-week-wait referral not seen face to face); signed with the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governance_reason: Option<String>,
 }
 
 /// Why an outcome cannot be signed as written.
@@ -254,17 +298,44 @@ pub enum OutcomeProblem {
     EmptyPlan,
     #[error("{field} is longer than {max} characters")]
     TooLong { field: &'static str, max: usize },
+    #[error("only a request for more information lists missing photographs")]
+    UnexpectedMissingViews,
+    #[error("the diagnosis code is not a SNOMED CT concept id")]
+    BadDiagnosisCode,
+    #[error("a coded diagnosis needs its term")]
+    CodeWithoutTerm,
+    #[error("the patient information link must be an https address")]
+    BadPatientInformationUrl,
+    #[error("a key photo is not a photo content id")]
+    BadKeyPhoto,
 }
 
 /// Longest diagnosis or plan text accepted (characters).
 pub const MAX_OUTCOME_TEXT: usize = 20_000;
 
 impl Outcome {
+    /// The optional fields, empty: for building an outcome with `..Outcome::default_extras()`.
+    /// (Kind, urgency, diagnosis and plan have no sensible default.)
+    pub fn default_extras() -> Outcome {
+        Outcome {
+            kind: OutcomeKind::GpTreatmentPlan,
+            appointment_urgency: None,
+            diagnosis: String::new(),
+            diagnosis_code: None,
+            certainty: None,
+            plan: String::new(),
+            missing_views: Vec::new(),
+            patient_information_url: None,
+            key_photos: Vec::new(),
+            governance_reason: None,
+        }
+    }
+
     /// Checks the outcome's own shape. Clinical governance rules live in the app's core.
     pub fn check(&self) -> Result<(), OutcomeProblem> {
         match (self.kind, self.appointment_urgency) {
             (OutcomeKind::FaceToFace, None) => return Err(OutcomeProblem::MissingAppointmentUrgency),
-            (OutcomeKind::GpTreatmentPlan | OutcomeKind::RequestMoreInformation, Some(_)) => {
+            (kind, Some(_)) if kind != OutcomeKind::FaceToFace => {
                 return Err(OutcomeProblem::UnexpectedAppointmentUrgency)
             }
             _ => {}
@@ -272,10 +343,34 @@ impl Outcome {
         if self.plan.trim().is_empty() {
             return Err(OutcomeProblem::EmptyPlan);
         }
-        for (field, text) in [("diagnosis", &self.diagnosis), ("plan", &self.plan)] {
+        let reason = self.governance_reason.as_deref().unwrap_or("");
+        for (field, text) in
+            [("diagnosis", self.diagnosis.as_str()), ("plan", &self.plan), ("reason", reason)]
+        {
             if text.chars().count() > MAX_OUTCOME_TEXT {
                 return Err(OutcomeProblem::TooLong { field, max: MAX_OUTCOME_TEXT });
             }
+        }
+        if !self.missing_views.is_empty() && self.kind != OutcomeKind::RequestMoreInformation {
+            return Err(OutcomeProblem::UnexpectedMissingViews);
+        }
+        if let Some(code) = &self.diagnosis_code {
+            // SCTID: 6 to 18 digits, no leading zero (the check digit is not verified here).
+            let digits = code.len() >= 6 && code.len() <= 18 && code.bytes().all(|b| b.is_ascii_digit());
+            if !digits || code.starts_with('0') {
+                return Err(OutcomeProblem::BadDiagnosisCode);
+            }
+            if self.diagnosis.trim().is_empty() {
+                return Err(OutcomeProblem::CodeWithoutTerm);
+            }
+        }
+        if let Some(url) = &self.patient_information_url {
+            if !url.starts_with("https://") || url.len() > 2048 || url.chars().any(char::is_whitespace) {
+                return Err(OutcomeProblem::BadPatientInformationUrl);
+            }
+        }
+        if self.key_photos.iter().any(|id| !is_content_id(id)) {
+            return Err(OutcomeProblem::BadKeyPhoto);
         }
         Ok(())
     }

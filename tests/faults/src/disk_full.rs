@@ -100,6 +100,7 @@ fn outcome() -> Outcome {
         appointment_urgency: None,
         diagnosis: "Seborrhoeic keratosis (synthetic disk-full case)".into(),
         plan: "Benign. Reassure. Signed by the fault harness.".into(),
+        ..Outcome::default_extras()
     }
 }
 

@@ -194,6 +194,7 @@ fn sign_for_unanswered(cache: &Cache, files: &ClientFiles<'_>) -> Result<Option<
             appointment_urgency: None,
             diagnosis: "sabotage".into(),
             plan: "as signed".into(),
+            ..Outcome::default_extras()
         },
     };
     let seed = FileSecretStore::new(files.secrets)

@@ -245,6 +245,7 @@ pub fn treatment_plan() -> Outcome {
         appointment_urgency: None,
         diagnosis: "Seborrhoeic keratosis".into(),
         plan: "Reassure; no treatment needed.".into(),
+        ..Outcome::default_extras()
     }
 }
 

@@ -79,6 +79,7 @@ fn harness_outcome() -> Outcome {
         appointment_urgency: None,
         diagnosis: "Seborrhoeic keratosis (synthetic fault-harness case)".into(),
         plan: "Benign. Reassure; no treatment needed. Signed by the fault harness.".into(),
+        ..Outcome::default_extras()
     }
 }
 
