@@ -53,6 +53,12 @@ export const signAndSend = (referralId, referralVersion, outcome) =>
 
 export const syncNow = () => invoke("sync_now");
 
+/** The diagnosis picklist: [{concept_id, term, synonyms, group, suspected_malignancy, patient_information, plan_template}]. */
+export const diagnoses = () => invoke("diagnoses");
+
+/** Per outcome kind: {kind, permission: allowed|needs_reason|blocked, rule, why} for this referral and diagnosis. */
+export const outcomeAdvice = (referralId, diagnosisCode) => invoke("outcome_advice", { referralId, diagnosisCode });
+
 /** Stops the sync in progress; what arrived is kept and downloads resume next time. */
 export const cancelSync = () => invoke("cancel_sync");
 

@@ -27,6 +27,8 @@ const detail = new ReferralDetail();
 const outcomePanel = new OutcomePanel({
   sign: (referralId, referralVersion, outcome) => api.signAndSend(referralId, referralVersion, outcome),
   saveDraft: (referralId, draft) => api.saveDraft(referralId, draft),
+  diagnoses: () => api.diagnoses(),
+  advice: (referralId, diagnosisCode) => api.outcomeAdvice(referralId, diagnosisCode),
   signed: (referralId, outcomeView) => {
     if (state.openView?.referral.id === referralId) {
       state.openView = { ...state.openView, outcome: outcomeView };

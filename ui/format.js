@@ -189,6 +189,7 @@ export const OUTCOME_KIND_LABELS = {
   gp_treatment_plan: "GP treatment plan",
   face_to_face: "Face-to-face appointment",
   request_more_information: "Request more information",
+  advice_and_discharge: "Advice and discharge",
 };
 
 export const VIEW_LABELS = {

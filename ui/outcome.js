@@ -4,6 +4,7 @@
 //! background re-render never loses typing) and saved, a moment after the last keystroke, into
 //! the encrypted cache through the back end (so they survive a crash). Nothing goes to web storage.
 
+import { photoLabel } from "./detail.js";
 import { byId, h, replaceChildren } from "./dom.js";
 import {
   OUTCOME_KIND_LABELS,
@@ -16,17 +17,46 @@ import {
 
 const MAX_TEXT = 20_000; // The protocol's MAX_OUTCOME_TEXT.
 
-const KINDS = ["gp_treatment_plan", "face_to_face", "request_more_information"];
+const KINDS = ["gp_treatment_plan", "face_to_face", "request_more_information", "advice_and_discharge"];
 const APPOINTMENT_URGENCIES = ["two_week_wait", "urgent", "routine"];
+const CERTAINTIES = { provisional: "Provisional", differential: "Differential", confirmed: "Confirmed" };
+const MISSING_VIEWS = { overview: "Overview", close_up: "Close-up", dermoscopic: "Dermoscopic", other_angle: "Other angle" };
 
-const EMPTY_DRAFT = { kind: "", appointment_urgency: "", diagnosis: "", plan: "" };
+const EMPTY_DRAFT = {
+  kind: "",
+  appointment_urgency: "",
+  diagnosis: "",
+  diagnosis_code: "",
+  certainty: "",
+  plan: "",
+  missing_views: [],
+  patient_information_url: "",
+  key_photos: [],
+  governance_reason: "",
+};
 const DRAFT_SAVE_DELAY_MS = 600;
 
 const PLAN_HINTS = {
   gp_treatment_plan: "What the GP practice should do: treatment, duration, follow-up and safety-netting.",
   face_to_face: "Anything the clinic or GP practice should know before the appointment.",
   request_more_information: "What the GP practice should send: information or better photographs.",
+  advice_and_discharge: "Your advice to the GP; the patient is discharged from the service.",
 };
+
+/** Fields of the signed record and the confirmation, shared so both always show the same. */
+export function outcomeEntries(outcome, photoLabels = new Map()) {
+  const entries = [["Outcome", label(OUTCOME_KIND_LABELS, outcome.kind)]];
+  if (outcome.kind === "face_to_face") entries.push(["Appointment", label(URGENCY_LONG_LABELS, outcome.appointment_urgency)]);
+  const coded = outcome.diagnosis_code ? ` (SNOMED CT ${outcome.diagnosis_code})` : "";
+  const certainty = outcome.certainty ? ` · ${CERTAINTIES[outcome.certainty] ?? outcome.certainty}` : "";
+  entries.push(["Diagnosis", outcome.diagnosis ? `${outcome.diagnosis}${coded}${certainty}` : "Not given", "summary-text"]);
+  if (outcome.missing_views?.length) entries.push(["Photos needed", outcome.missing_views.map((v) => MISSING_VIEWS[v] ?? v).join(", ")]);
+  entries.push(["Plan", outcome.plan, "summary-text"]);
+  if (outcome.patient_information_url) entries.push(["Patient leaflet", outcome.patient_information_url, "summary-text"]);
+  if (outcome.key_photos?.length) entries.push(["Key photos", outcome.key_photos.map((id) => photoLabels.get(id) ?? id.slice(0, 12)).join("; "), "summary-text"]);
+  if (outcome.governance_reason) entries.push(["Reason (governance)", outcome.governance_reason, "summary-text"]);
+  return entries;
+}
 
 /** The words on `#outcome-state` for an OutcomeView. */
 export function outcomeStateText(view) {
@@ -64,7 +94,7 @@ export class OutcomePanel {
    *          signed: (referralId: string, view: object) => void}} callbacks
    *   `sign` calls the back end and rejects with a CommandError; `signed` is told the result.
    */
-  constructor({ sign, signed, saveDraft }) {
+  constructor({ sign, signed, saveDraft, diagnoses, advice }) {
     this.section = byId("outcome");
     this.dialog = byId("confirm-dialog");
     this.confirmButton = byId("confirm-sign");
@@ -73,6 +103,24 @@ export class OutcomePanel {
     this.signed = signed;
     this.persistDraft = saveDraft;
     this.saveTimers = new Map();
+    this.fetchAdvice = advice;
+    this.adviceByKind = new Map();
+    this.picklist = [];
+    this.byTerm = new Map();
+    this.byCode = new Map();
+    diagnoses().then(
+      (list) => {
+        this.picklist = list;
+        for (const entry of list) {
+          if (entry.concept_id) this.byCode.set(entry.concept_id, entry);
+          for (const name of [entry.term, ...(entry.synonyms ?? [])]) {
+          if (!this.byTerm.has(name.toLowerCase())) this.byTerm.set(name.toLowerCase(), entry);
+        }
+        }
+        if (this.form) this.#fillDatalist();
+      },
+      () => {}, // Free text still works without the list.
+    );
     this.drafts = new Map();
     this.formReferralId = null;
     this.view = null;
@@ -110,7 +158,7 @@ export class OutcomePanel {
     this.signButton.disabled = removed;
     // In conflict the draft stays readable but cannot be changed or signed.
     this.form.querySelector("fieldset.choices").disabled = removed;
-    for (const control of [this.urgencySelect, this.diagnosisInput, this.planInput]) control.disabled = removed;
+    if (removed) for (const control of this.form.elements) control.disabled = true;
     this.offlineNote.hidden = online !== false || removed;
   }
 
@@ -141,10 +189,7 @@ export class OutcomePanel {
     this.signedSignature = signature;
     const hadFocus = this.section.contains(document.activeElement);
     const outcome = outcomeView.outcome;
-    const entries = [["Outcome", label(OUTCOME_KIND_LABELS, outcome.kind)]];
-    if (outcome.kind === "face_to_face") entries.push(["Appointment", label(URGENCY_LONG_LABELS, outcome.appointment_urgency)]);
-    entries.push(["Diagnosis", outcome.diagnosis || "Not given", "summary-text"]);
-    entries.push(["Plan", outcome.plan, "summary-text"]);
+    const entries = outcomeEntries(outcome, this.#photoLabels());
     entries.push(["Signed", formatDateTime(outcomeView.signed_at)]);
     if (outcomeView.referral_version != null) entries.push(["Referral version", String(outcomeView.referral_version)]);
 
@@ -193,30 +238,54 @@ export class OutcomePanel {
     this.draftNote.dataset.tone = isError ? "error" : "info";
   }
 
+  #photoLabels() {
+    const photos = this.view?.photos ?? [];
+    return new Map(photos.map((photo, index) => [photo.meta.content_id, `Photo ${index + 1}: ${photoLabel(photo.meta)}`]));
+  }
+
+  #fillDatalist() {
+    const list = this.section.querySelector("#diagnosis-options");
+    if (!list) return;
+    replaceChildren(
+      list,
+      this.picklist.map((entry) => h("option", { value: entry.term, label: entry.synonyms?.length ? entry.synonyms.join(", ") : entry.term })),
+    );
+  }
+
+  /** The picklist entry the diagnosis text names exactly (term or synonym), if any. */
+  #codedEntry(text) {
+    return this.byTerm.get(String(text ?? "").trim().toLowerCase()) ?? null;
+  }
+
   #renderForm(referralId, savedAt) {
     this.signedSignature = null;
-    const draft = this.drafts.get(referralId) ?? EMPTY_DRAFT;
+    const draft = { ...EMPTY_DRAFT, ...(this.drafts.get(referralId) ?? {}) };
     const saveDraft = () => this.#scheduleSave(referralId);
 
     const kindError = h("p", { class: "field-error", id: "kind-error", hidden: true });
     const urgencyError = h("p", { class: "field-error", id: "urgency-error", hidden: true });
     const planError = h("p", { class: "field-error", id: "plan-error", hidden: true });
+    const reasonError = h("p", { class: "field-error", id: "reason-error", hidden: true });
 
-    const radios = KINDS.map((kind) =>
-      h(
+    this.kindNotes = new Map();
+    const radios = KINDS.map((kind) => {
+      const note = h("span", { class: "choice-note", id: `kind-note-${kind}` });
+      this.kindNotes.set(kind, note);
+      return h(
         "label",
-        { class: "choice" },
+        { class: "choice", id: `choice-${kind}` },
         h("input", {
           type: "radio",
           name: "outcome-kind",
           id: `kind-${kind}`,
           value: kind,
           checked: draft.kind === kind,
+          attrs: { "aria-describedby": `kind-note-${kind}` },
           on: { change: () => this.#onKindChange() },
         }),
-        h("span", { text: label(OUTCOME_KIND_LABELS, kind) }),
-      ),
-    );
+        h("span", { class: "choice-text" }, h("span", { text: label(OUTCOME_KIND_LABELS, kind) }), note),
+      );
+    });
 
     this.urgencySelect = h(
       "select",
@@ -233,6 +302,21 @@ export class OutcomePanel {
       urgencyError,
     );
 
+    this.missingViewBoxes = Object.entries(MISSING_VIEWS).map(([value, text]) =>
+      h(
+        "label",
+        { class: "check" },
+        h("input", { type: "checkbox", name: "missing-view", id: `missing-${value}`, value, checked: draft.missing_views?.includes(value) }),
+        h("span", { text }),
+      ),
+    );
+    this.missingField = h(
+      "fieldset",
+      { class: ["field", "checks"], id: "missing-views", hidden: draft.kind !== "request_more_information" },
+      h("legend", { class: "field-label", text: "Photographs needed (say which are missing)" }),
+      this.missingViewBoxes,
+    );
+
     this.diagnosisInput = h("input", {
       type: "text",
       id: "diagnosis",
@@ -241,7 +325,18 @@ export class OutcomePanel {
       autocomplete: "off",
       spellcheck: true,
       value: draft.diagnosis,
+      attrs: { list: "diagnosis-options", "aria-describedby": "diagnosis-code" },
+      on: { change: () => this.#onDiagnosisChange(true), input: () => this.#onDiagnosisChange(false) },
     });
+    this.diagnosisCode = h("p", { class: "field-hint", id: "diagnosis-code" });
+    this.certaintySelect = h(
+      "select",
+      { id: "certainty", name: "certainty" },
+      h("option", { value: "", text: "Certainty…" }),
+      Object.entries(CERTAINTIES).map(([value, text]) => h("option", { value, text })),
+    );
+    this.certaintySelect.value = draft.certainty ?? "";
+
     this.planHint = h("p", { class: "field-hint", id: "plan-hint", text: PLAN_HINTS[draft.kind] ?? "What the GP practice should do next." });
     this.planInput = h("textarea", {
       id: "plan",
@@ -252,6 +347,44 @@ export class OutcomePanel {
       value: draft.plan,
       attrs: { "aria-describedby": "plan-hint plan-error" },
     });
+    this.templateButton = h("button", {
+      type: "button",
+      class: ["button", "button-small"],
+      id: "use-template",
+      text: "Use the template for this diagnosis",
+      hidden: true,
+      on: { click: () => this.#useTemplate(true) },
+    });
+    this.leafletBox = h("input", { type: "checkbox", id: "include-leaflet", checked: Boolean(draft.patient_information_url) });
+    this.leafletText = h("span", { id: "leaflet-title" });
+    this.leafletField = h("label", { class: ["check", "leaflet"], hidden: true }, this.leafletBox, this.leafletText);
+
+    this.keyPhotoBoxes = (this.view?.photos ?? []).map((photo, index) =>
+      h(
+        "label",
+        { class: "check" },
+        h("input", { type: "checkbox", name: "key-photo", value: photo.meta.content_id, checked: draft.key_photos?.includes(photo.meta.content_id) }),
+        h("span", { text: `Photo ${index + 1}: ${photoLabel(photo.meta)}` }),
+      ),
+    );
+
+    this.reasonInput = h("textarea", {
+      id: "governance-reason",
+      name: "governance-reason",
+      rows: 3,
+      maxLength: MAX_TEXT,
+      value: draft.governance_reason ?? "",
+      attrs: { "aria-describedby": "reason-hint reason-error" },
+    });
+    this.reasonHint = h("p", { class: "field-hint", id: "reason-hint" });
+    this.reasonField = h(
+      "div",
+      { class: ["field", "governance-reason"], hidden: true },
+      h("label", { class: "field-label", attrs: { for: "governance-reason" }, text: "Your reason (signed with the outcome)" }),
+      this.reasonHint,
+      this.reasonInput,
+      reasonError,
+    );
 
     this.signButton = h("button", { type: "submit", class: ["button", "button-primary", "sign-button"], id: "sign-and-send", text: "Sign & send…" });
     this.offlineNote = h("p", { class: "field-hint offline-note", text: "You are offline: the signed outcome will wait on this computer and go when you are back online.", hidden: true });
@@ -262,7 +395,7 @@ export class OutcomePanel {
       text: savedAt ? `Draft saved ${formatDateTime(savedAt)}` : "",
     });
 
-    this.errors = { kind: kindError, urgency: urgencyError, plan: planError };
+    this.errors = { kind: kindError, urgency: urgencyError, plan: planError, reason: reasonError };
     this.form = h(
       "form",
       {
@@ -286,38 +419,159 @@ export class OutcomePanel {
         kindError,
       ),
       this.urgencyField,
-      h("div", { class: "field" }, h("label", { class: "field-label", attrs: { for: "diagnosis" }, text: "Diagnosis" }), this.diagnosisInput),
-      h("div", { class: "field" }, h("label", { class: "field-label", attrs: { for: "plan" }, text: "Plan" }), this.planHint, this.planInput, planError),
+      this.missingField,
+      this.reasonField,
+      h(
+        "div",
+        { class: ["field", "diagnosis-field"] },
+        h("label", { class: "field-label", attrs: { for: "diagnosis" }, text: "Diagnosis (search the list, or write your own)" }),
+        h("div", { class: "diagnosis-row" }, this.diagnosisInput, this.certaintySelect),
+        h("datalist", { id: "diagnosis-options" }),
+        this.diagnosisCode,
+      ),
+      h(
+        "div",
+        { class: "field" },
+        h("label", { class: "field-label", attrs: { for: "plan" }, text: "Plan" }),
+        this.planHint,
+        this.planInput,
+        h("div", { class: "plan-tools" }, this.templateButton, this.leafletField),
+        planError,
+      ),
+      this.keyPhotoBoxes.length
+        ? h("fieldset", { class: ["field", "checks", "key-photos"], id: "key-photos" }, h("legend", { class: "field-label", text: "Key photos (support the outcome)" }), this.keyPhotoBoxes)
+        : null,
       h("div", { class: "form-actions" }, this.signButton, this.offlineNote),
       this.draftNote,
     );
 
     replaceChildren(this.section, h("h2", { class: "section-heading", id: "outcome-title", text: "Your outcome" }), this.form);
+    this.#fillDatalist();
+    this.#onDiagnosisChange(false, { quiet: true });
+    this.#refreshAdvice();
+  }
+
+  /** Asks the core which outcomes the rules allow (consent, two-week wait, suspected cancer). */
+  async #refreshAdvice() {
+    const referralId = this.formReferralId;
+    const code = this.#codedEntry(this.diagnosisInput?.value)?.concept_id ?? null;
+    let advice;
+    try {
+      advice = await this.fetchAdvice(referralId, code);
+    } catch {
+      return; // The core checks again at signing; the form stays usable.
+    }
+    if (referralId !== this.formReferralId || !this.form) return;
+    this.adviceByKind = new Map(advice.map((item) => [item.kind, item]));
+    const removed = Boolean(this.view?.removed_reason);
+    for (const kind of KINDS) {
+      const item = this.adviceByKind.get(kind);
+      const input = this.form.querySelector(`#kind-${kind}`);
+      const blocked = item?.permission === "blocked";
+      input.disabled = blocked || removed;
+      if (blocked && input.checked) input.checked = false;
+      input.closest(".choice").dataset.permission = item?.permission ?? "allowed";
+      this.kindNotes.get(kind).textContent =
+        item?.permission === "blocked" ? "Not allowed here" : item?.permission === "needs_reason" ? "Needs your reason" : "";
+    }
+    this.#onKindChange();
+  }
+
+  #onDiagnosisChange(committed, { quiet = false } = {}) {
+    const entry = this.#codedEntry(this.diagnosisInput.value);
+    const previous = this.pickedTerm ?? null;
+    this.pickedTerm = entry?.term ?? null;
+    const warning = entry?.suspected_malignancy ? " · suspected malignancy: face to face only" : "";
+    this.diagnosisCode.textContent = entry
+      ? entry.concept_id
+        ? `SNOMED CT ${entry.concept_id}${warning}`
+        : "On the list, not coded yet (its SNOMED CT id is being confirmed): signed as text"
+      : this.diagnosisInput.value.trim()
+        ? "Free text (not on the list)"
+        : "";
+    this.templateButton.hidden = !entry;
+    const info = entry?.patient_information;
+    this.leafletField.hidden = !info;
+    if (info) {
+      this.leafletText.textContent = `Add the patient leaflet: ${info.title}`;
+      this.leafletBox.value = info.url;
+    }
+    if (quiet) return;
+    if (previous !== this.pickedTerm) {
+      if (info) this.leafletBox.checked = true;
+      if (committed || entry) this.#useTemplate(false);
+      this.#refreshAdvice();
+    }
+  }
+
+  /** Puts the diagnosis' plan template in the plan: always when asked, else only into an empty plan. */
+  #useTemplate(replace) {
+    const entry = this.#codedEntry(this.diagnosisInput.value);
+    if (!entry?.plan_template) return;
+    const current = this.planInput.value.trim();
+    const isTemplate = this.picklist.some((other) => other.plan_template === current);
+    if (replace || current === "" || isTemplate) {
+      this.planInput.value = entry.plan_template;
+      this.#scheduleSave(this.formReferralId);
+    }
   }
 
   #readForm() {
     const kind = this.form?.querySelector('input[name="outcome-kind"]:checked')?.value ?? "";
+    const checked = (name) => [...this.form.querySelectorAll(`input[name="${name}"]:checked`)].map((box) => box.value);
+    const entry = this.#codedEntry(this.diagnosisInput.value);
     return {
       kind,
       appointment_urgency: this.urgencySelect.value,
-      diagnosis: this.diagnosisInput.value,
+      diagnosis_code: entry?.concept_id ?? "",
+      // The GP reads the picklist's term when one was picked by a synonym ("BCC").
+      diagnosis: entry ? entry.term : this.diagnosisInput.value,
+      certainty: this.certaintySelect.value,
       plan: this.planInput.value,
+      missing_views: checked("missing-view"),
+      patient_information_url: !this.leafletField.hidden && this.leafletBox.checked ? this.leafletBox.value : "",
+      key_photos: checked("key-photo"),
+      governance_reason: this.reasonInput.value,
     };
   }
 
   #onKindChange() {
     const { kind } = this.#readForm();
     this.urgencyField.hidden = kind !== "face_to_face";
+    this.missingField.hidden = kind !== "request_more_information";
     this.planHint.textContent = PLAN_HINTS[kind] ?? "What the GP practice should do next.";
+    const advice = this.adviceByKind.get(kind);
+    const needsReason = advice?.permission === "needs_reason" || this.#isDowngrade();
+    this.reasonField.hidden = !needsReason;
+    this.reasonHint.textContent = needsReason ? (advice?.why ?? this.adviceByKind.get("gp_treatment_plan")?.why ?? "") : "";
     this.#showError("kind", "");
     if (kind !== "face_to_face") this.#showError("urgency", "");
+    this.#showBlocked();
+  }
+
+  /** A face-to-face answer at a lower urgency than the two-week wait the GP asked for. */
+  #isDowngrade() {
+    const kind = this.form?.querySelector('input[name="outcome-kind"]:checked')?.value;
+    return this.view?.referral.urgency === "two_week_wait" && kind === "face_to_face" && this.urgencySelect.value && this.urgencySelect.value !== "two_week_wait";
+  }
+
+  /** Says, under the choices, why any of them is unavailable. */
+  #showBlocked() {
+    const reasons = [...new Set([...this.adviceByKind.values()].filter((a) => a.permission === "blocked").map((a) => a.why))];
+    let note = this.form.querySelector("#governance-note");
+    if (!note) {
+      note = h("p", { class: ["notice", "notice-warning", "governance-note"], id: "governance-note", attrs: { role: "note" } });
+      this.form.querySelector("fieldset.choices").append(note);
+    }
+    note.textContent = reasons.join(" ");
+    note.hidden = reasons.length === 0;
   }
 
   #showError(field, message) {
     const element = this.errors[field];
     element.textContent = message;
     element.hidden = !message;
-    const control = { kind: null, urgency: this.urgencySelect, plan: this.planInput }[field];
+    const control = { kind: null, urgency: this.urgencySelect, plan: this.planInput, reason: this.reasonInput }[field];
     if (control) control.setAttribute("aria-invalid", message ? "true" : "false");
   }
 
@@ -326,22 +580,31 @@ export class OutcomePanel {
     const draft = this.#readForm();
     const problems = [];
     this.#showError("kind", draft.kind ? "" : "Choose what should happen next.");
-    if (!draft.kind) problems.push(this.form.querySelector('input[name="outcome-kind"]'));
+    if (!draft.kind) problems.push(this.form.querySelector('input[name="outcome-kind"]:not(:disabled)'));
     const needsUrgency = draft.kind === "face_to_face" && !draft.appointment_urgency;
     this.#showError("urgency", needsUrgency ? "Choose how soon the appointment is needed." : "");
     if (needsUrgency) problems.push(this.urgencySelect);
+    const needsReason = !this.reasonField.hidden && draft.governance_reason.trim() === "";
+    this.#showError("reason", needsReason ? "Give your reason: it is signed with the outcome." : "");
+    if (needsReason) problems.push(this.reasonInput);
     const planMissing = draft.plan.trim() === "";
     this.#showError("plan", planMissing ? "Write the plan: what the GP practice should do." : "");
     if (planMissing) problems.push(this.planInput);
     if (problems.length) {
-      problems[0].focus();
+      problems[0]?.focus();
       return null;
     }
     return {
       kind: draft.kind,
       appointment_urgency: draft.kind === "face_to_face" ? draft.appointment_urgency : null,
       diagnosis: draft.diagnosis.trim(),
+      diagnosis_code: draft.diagnosis_code || null,
+      certainty: draft.diagnosis.trim() && draft.certainty ? draft.certainty : null,
       plan: draft.plan.trim(),
+      missing_views: draft.kind === "request_more_information" ? draft.missing_views : [],
+      patient_information_url: draft.patient_information_url || null,
+      key_photos: draft.key_photos,
+      governance_reason: this.reasonField.hidden ? null : draft.governance_reason.trim(),
     };
   }
 
@@ -358,11 +621,8 @@ export class OutcomePanel {
       ["NHS No.", formatNhsNumber(referral.patient.nhs_number)],
       ["Born", formatBirthDate(referral.patient.date_of_birth)],
       ["Referral", `${referral.id} · version ${referral.version}`],
-      ["Outcome", label(OUTCOME_KIND_LABELS, outcome.kind)],
+      ...outcomeEntries(outcome, this.#photoLabels()),
     ];
-    if (outcome.kind === "face_to_face") entries.push(["Appointment", label(URGENCY_LONG_LABELS, outcome.appointment_urgency)]);
-    entries.push(["Diagnosis", outcome.diagnosis || "Not given", "summary-text"]);
-    entries.push(["Plan", outcome.plan, "summary-text"]);
 
     byId("confirm-intro").textContent =
       `You are signing as ${this.consultantName ?? "the enrolled consultant"}. A signed outcome cannot be changed; ` +

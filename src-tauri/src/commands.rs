@@ -74,6 +74,23 @@ pub async fn save_draft(
     .await
 }
 
+/// The diagnosis picklist (SNOMED CT coded), for the outcome form's search.
+#[tauri::command]
+pub fn diagnoses() -> &'static [dermdesk_core::diagnoses::Diagnosis] {
+    dermdesk_core::diagnoses::all()
+}
+
+/// What the governance rules allow for this referral and the diagnosis chosen so far.
+#[tauri::command]
+pub async fn outcome_advice(
+    state: State<'_, AppState>,
+    referral_id: String,
+    diagnosis_code: Option<String>,
+) -> AppResult<Vec<dermdesk_core::governance::KindAdvice>> {
+    let desk = state.desk()?;
+    run_blocking(move || Ok(desk.outcome_advice(&referral_id, diagnosis_code.as_deref())?)).await
+}
+
 /// Called by the UI once the worklist is on screen; lets a headless screenshot run know.
 #[tauri::command]
 pub fn ui_ready() -> AppResult<()> {

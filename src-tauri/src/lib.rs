@@ -66,6 +66,8 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -
             commands::sync_now,
             commands::cancel_sync,
             commands::save_draft,
+            commands::diagnoses,
+            commands::outcome_advice,
             commands::ui_ready,
         ])
         .setup(move |app| {

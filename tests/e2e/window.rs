@@ -172,6 +172,30 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
         .send_keys("Benign. Reassure the patient; no treatment needed.")
         .await
         .unwrap();
+    // The first referral is a two-week wait: a letter instead of an appointment is blocked
+    // until the consultant gives a reason, which is signed with the outcome.
+    client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();
+    let blocked = wait_for(
+        &client,
+        "the governance block",
+        Duration::from_secs(10),
+        "(() => { const e = document.querySelector('#reason-error'); return e && !e.hidden && e.textContent; })()",
+    )
+    .await;
+    assert!(blocked.as_str().unwrap().contains("reason"), "{blocked}");
+    assert_eq!(
+        client.execute("return document.querySelector('#confirm-dialog').open;", vec![]).await.unwrap(),
+        Value::Bool(false),
+        "no signing without the reason"
+    );
+    screenshot(&client, "governance.png").await;
+    client
+        .find(Locator::Css("#governance-reason"))
+        .await
+        .unwrap()
+        .send_keys("Typical seborrhoeic keratosis on dermoscopy; discussed with the referring GP.")
+        .await
+        .unwrap();
     client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();
     wait_for(
         &client,
@@ -180,8 +204,13 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
         "document.querySelector('#confirm-dialog')?.open",
     )
     .await;
+    screenshot(&client, "confirm.png").await;
     let summary = client.find(Locator::Css("#confirm-summary")).await.unwrap().text().await.unwrap();
     assert!(summary.contains("Seborrhoeic keratosis"), "the dialog shows what will be signed: {summary}");
+    assert!(
+        summary.contains("discussed with the referring GP"),
+        "the reason is part of what is signed: {summary}"
+    );
     client.find(Locator::Css("#confirm-sign")).await.unwrap().click().await.unwrap();
     wait_for(
         &client,
@@ -348,6 +377,14 @@ async fn a_sync_cut_off_half_way_says_offline_keeps_the_outcome_and_finishes_by_
         .await
         .unwrap()
         .send_keys("Emollients twice daily; review in 6 weeks.")
+        .await
+        .unwrap();
+    // A two-week-wait referral answered by letter: the reason is required.
+    client
+        .find(Locator::Css("#governance-reason"))
+        .await
+        .unwrap()
+        .send_keys("Benign on the photographs.")
         .await
         .unwrap();
     client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();

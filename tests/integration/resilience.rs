@@ -18,10 +18,13 @@ use crate::support::{TestDesk, TestHub};
 
 fn outcome() -> Outcome {
     Outcome {
-        kind: OutcomeKind::GpTreatmentPlan,
+        // Allowed by every governance rule (no consent, two-week wait, suspected cancer),
+        // so it can answer any synthetic referral.
+        kind: OutcomeKind::RequestMoreInformation,
         appointment_urgency: None,
         diagnosis: "Seborrhoeic keratosis".into(),
         plan: "Reassure; no treatment needed.".into(),
+        governance_reason: Some("Synthetic test referral: answered by request whatever its urgency.".into()),
         ..Outcome::default_extras()
     }
 }

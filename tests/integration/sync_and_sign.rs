@@ -14,10 +14,13 @@ use crate::support::{TestDesk, TestHub};
 
 fn plan_outcome() -> Outcome {
     Outcome {
-        kind: OutcomeKind::GpTreatmentPlan,
+        // Allowed by every governance rule (no consent, two-week wait, suspected cancer),
+        // so it can answer any synthetic referral.
+        kind: OutcomeKind::RequestMoreInformation,
         appointment_urgency: None,
         diagnosis: "Seborrhoeic keratosis".into(),
         plan: "Benign. Reassure; no treatment needed. Cryotherapy only if irritated.".into(),
+        governance_reason: Some("Synthetic test referral: answered by request whatever its urgency.".into()),
         ..Outcome::default_extras()
     }
 }
@@ -286,4 +289,67 @@ async fn an_outcome_is_only_signed_for_the_version_the_consultant_reviewed() {
     );
     assert!(desk.desk.signed_outcome_for(&referral_id).unwrap().is_none(), "nothing signed");
     desk.desk.sign_outcome(&referral_id, reviewed.version + 1, plan_outcome()).unwrap();
+}
+
+#[tokio::test]
+async fn governance_is_enforced_at_signing_and_the_reason_is_signed() {
+    let hub = TestHub::start().await;
+    let desk = TestDesk::enrolled(&hub).await;
+    desk.sync().await;
+    let rows = desk.desk.worklist().unwrap();
+    let two_week_wait = rows.iter().find(|r| r.urgency == Urgency::TwoWeekWait).unwrap().referral_id.clone();
+    let view = desk.desk.open_referral(&two_week_wait).unwrap();
+    let letter = Outcome {
+        kind: OutcomeKind::GpTreatmentPlan,
+        appointment_urgency: None,
+        diagnosis: "Seborrhoeic keratosis".into(),
+        plan: "Benign; reassure.".into(),
+        ..Outcome::default_extras()
+    };
+    let refused = desk.desk.sign_outcome(&two_week_wait, view.referral.version, letter.clone());
+    assert!(matches!(refused, Err(CoreError::Governance(_))), "{refused:?}");
+    assert!(desk.desk.signed_outcome_for(&two_week_wait).unwrap().is_none(), "nothing signed");
+
+    // A suspected cancer on the picklist cannot be answered by letter, reason or not.
+    if let Some(melanoma) = dermdesk_core::diagnoses::all().iter().find(|d| d.suspected_malignancy) {
+        let by_letter = Outcome {
+            diagnosis: melanoma.term.clone(),
+            diagnosis_code: melanoma.concept_id.clone(),
+            governance_reason: Some("reason".into()),
+            ..letter.clone()
+        };
+        let refused = desk.desk.sign_outcome(&two_week_wait, view.referral.version, by_letter);
+        assert!(matches!(refused, Err(CoreError::Governance(_))), "{refused:?}");
+    }
+
+    let reason = "Classic seborrhoeic keratosis on dermoscopy; discussed with the referring GP.";
+    let confirmed = Outcome { governance_reason: Some(reason.into()), ..letter };
+    desk.desk.sign_outcome(&two_week_wait, view.referral.version, confirmed).unwrap();
+    desk.sync().await;
+    let on_hub = hub.hub.outcomes(&two_week_wait).unwrap();
+    assert_eq!(on_hub[0].payload.outcome.governance_reason.as_deref(), Some(reason), "the reason is signed");
+
+    // No consent: only a request for it.
+    if let Some(no_consent) =
+        rows.iter().find(|r| !desk.desk.open_referral(&r.referral_id).unwrap().referral.consent.given)
+    {
+        let version = desk.desk.open_referral(&no_consent.referral_id).unwrap().referral.version;
+        let advice = desk.desk.outcome_advice(&no_consent.referral_id, None).unwrap();
+        let allowed: Vec<_> = advice
+            .iter()
+            .filter(|a| a.permission == dermdesk_core::governance::Permission::Allowed)
+            .map(|a| a.kind)
+            .collect();
+        assert_eq!(allowed, [OutcomeKind::RequestMoreInformation]);
+        let plan = Outcome {
+            kind: OutcomeKind::GpTreatmentPlan,
+            appointment_urgency: None,
+            diagnosis: String::new(),
+            plan: "Emollients".into(),
+            governance_reason: Some("reason".into()),
+            ..Outcome::default_extras()
+        };
+        let refused = desk.desk.sign_outcome(&no_consent.referral_id, version, plan);
+        assert!(matches!(refused, Err(CoreError::Governance(_))), "{refused:?}");
+    }
 }

@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::cache::Cache;
 use crate::client::{check_service_url, HubClient};
+use crate::governance;
 use crate::plan::{
     after_push, plan_feed_page, referral_ids, retry_photo, FetchFailure, OutboxState, OutboxUpdate,
 };
@@ -339,6 +340,15 @@ impl Desk {
                 current: cached.referral.version,
             });
         }
+        governance::check(
+            governance_context(&cached.referral),
+            &outcome,
+            crate::diagnoses::is_suspected_malignancy(outcome.diagnosis_code.as_deref()),
+        )?;
+        // Key photos must be this referral's own photos.
+        if outcome.key_photos.iter().any(|id| !cached.referral.photos.iter().any(|p| &p.content_id == id)) {
+            return Err(CoreError::InvalidOutcome(dermdesk_protocol::OutcomeProblem::BadKeyPhoto));
+        }
         let seed = self
             .secrets
             .get(DEVICE_SIGNING_KEY)?
@@ -369,6 +379,23 @@ impl Desk {
             .latest_outcome(referral_id)?
             .ok_or_else(|| CoreError::Cache("queued outcome vanished".into()))?;
         Ok(views::outcome_view(&row))
+    }
+
+    /// What the governance rules say of each kind of outcome for this referral, given the
+    /// diagnosis chosen so far (a picklist concept id, or none).
+    pub fn outcome_advice(
+        &self,
+        referral_id: &str,
+        diagnosis_code: Option<&str>,
+    ) -> Result<Vec<governance::KindAdvice>, CoreError> {
+        let cached = self
+            .cache()
+            .referral(referral_id)?
+            .ok_or_else(|| CoreError::UnknownReferral(referral_id.to_owned()))?;
+        Ok(governance::advise(
+            governance_context(&cached.referral),
+            crate::diagnoses::is_suspected_malignancy(diagnosis_code),
+        ))
     }
 
     // ------------------------------------------------------------------------------------
@@ -697,6 +724,10 @@ impl Desk {
     pub fn record_sync_success(&self) -> Result<(), CoreError> {
         self.cache().set_meta("last_sync_at", &Utc::now().to_rfc3339())
     }
+}
+
+fn governance_context(referral: &dermdesk_protocol::Referral) -> governance::Context {
+    governance::Context { urgency: referral.urgency, consent_given: referral.consent.given }
 }
 
 #[cfg(unix)]

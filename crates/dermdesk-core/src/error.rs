@@ -38,6 +38,8 @@ pub enum CoreError {
     UnknownReferral(String),
     #[error("The outcome cannot be signed: {0}. Nothing was signed or sent.")]
     InvalidOutcome(#[from] OutcomeProblem),
+    #[error("This outcome cannot be signed: {0} Nothing was signed.")]
+    Governance(#[from] crate::governance::GovernanceProblem),
     #[error("An outcome for this referral is already signed and waiting to go or sent. It was not changed.")]
     AlreadySigned,
     #[error("This referral is no longer assigned to you ({0}). Nothing was signed.")]
@@ -80,6 +82,7 @@ pub enum ErrorKind {
     NotEnrolled,
     UnknownReferral,
     InvalidOutcome,
+    Governance,
     AlreadySigned,
     ReferralRemoved,
     ReferralChanged,
@@ -106,6 +109,7 @@ impl CoreError {
             CoreError::NotEnrolled => ErrorKind::NotEnrolled,
             CoreError::UnknownReferral(_) => ErrorKind::UnknownReferral,
             CoreError::InvalidOutcome(_) => ErrorKind::InvalidOutcome,
+            CoreError::Governance(_) => ErrorKind::Governance,
             CoreError::AlreadySigned => ErrorKind::AlreadySigned,
             CoreError::ReferralRemoved(_) => ErrorKind::ReferralRemoved,
             CoreError::ReferralChanged { .. } => ErrorKind::ReferralChanged,

@@ -7,14 +7,16 @@
 //! - [`secrets`]: the OS keychain.
 //! - [`client`]: the network (the hub's HTTP API).
 //! - [`engine`]: tokio tasks that drive client + cache.
-//! - [`plan`], [`deadline`], [`views`]: pure; no I/O at all.
+//! - [`plan`], [`deadline`], [`views`], [`governance`], [`diagnoses`]: pure; no I/O at all.
 
 pub mod cache;
 pub mod client;
 pub mod deadline;
 pub mod desk;
+pub mod diagnoses;
 pub mod engine;
 mod error;
+pub mod governance;
 pub mod plan;
 pub mod secrets;
 pub mod verify;

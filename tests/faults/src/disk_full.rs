@@ -96,10 +96,13 @@ pub async fn run(world: &mut World, work_dir: &Path, rng: &mut StdRng) -> DiskFu
 
 fn outcome() -> Outcome {
     Outcome {
-        kind: OutcomeKind::GpTreatmentPlan,
+        // Allowed by every governance rule (no consent, two-week wait, suspected cancer),
+        // so it can answer any synthetic referral.
+        kind: OutcomeKind::RequestMoreInformation,
         appointment_urgency: None,
         diagnosis: "Seborrhoeic keratosis (synthetic disk-full case)".into(),
         plan: "Benign. Reassure. Signed by the fault harness.".into(),
+        governance_reason: Some("Synthetic test referral: answered by request whatever its urgency.".into()),
         ..Outcome::default_extras()
     }
 }

@@ -190,10 +190,15 @@ fn sign_for_unanswered(cache: &Cache, files: &ClientFiles<'_>) -> Result<Option<
         key_id,
         signed_at: Utc::now(),
         outcome: Outcome {
-            kind: OutcomeKind::GpTreatmentPlan,
+            // Allowed by every governance rule (no consent, two-week wait, suspected cancer),
+            // so it can answer any synthetic referral.
+            kind: OutcomeKind::RequestMoreInformation,
             appointment_urgency: None,
             diagnosis: "sabotage".into(),
             plan: "as signed".into(),
+            governance_reason: Some(
+                "Synthetic test referral: answered by request whatever its urgency.".into(),
+            ),
             ..Outcome::default_extras()
         },
     };

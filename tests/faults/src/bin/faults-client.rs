@@ -75,10 +75,13 @@ fn phase(phase: Phase) {
 /// The outcome the harness's consultant signs: valid, synthetic, the same every time.
 fn harness_outcome() -> Outcome {
     Outcome {
-        kind: OutcomeKind::GpTreatmentPlan,
+        // Allowed by every governance rule (no consent, two-week wait, suspected cancer),
+        // so it can answer any synthetic referral.
+        kind: OutcomeKind::RequestMoreInformation,
         appointment_urgency: None,
         diagnosis: "Seborrhoeic keratosis (synthetic fault-harness case)".into(),
         plan: "Benign. Reassure; no treatment needed. Signed by the fault harness.".into(),
+        governance_reason: Some("Synthetic test referral: answered by request whatever its urgency.".into()),
         ..Outcome::default_extras()
     }
 }
