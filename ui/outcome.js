@@ -141,10 +141,11 @@ export class OutcomePanel {
     this.consultantName = consultantName;
     const referralId = view.referral.id;
 
-    if (view.outcome) {
+    const resigning = this.resigning === referralId && view.can_sign_again;
+    if (view.outcome && !resigning) {
       this.formReferralId = null;
       this.drafts.delete(referralId);
-      this.#renderSigned(view.outcome);
+      this.#renderSigned(view.outcome, view);
       return;
     }
     if (!this.drafts.has(referralId) && view.draft && typeof view.draft === "object") {
@@ -181,10 +182,29 @@ export class OutcomePanel {
     return false;
   }
 
-  #renderSigned(outcomeView) {
+  /** Opens the form again, filled with the refused outcome, for the referral's current version. */
+  #signAgain(view) {
+    const { outcome } = view.outcome;
+    const draft = { ...EMPTY_DRAFT };
+    for (const key of Object.keys(EMPTY_DRAFT)) if (outcome[key] != null) draft[key] = outcome[key];
+    this.drafts.set(view.referral.id, draft);
+    this.resigning = view.referral.id;
+    this.formReferralId = null;
+    this.render(view, { consultantName: this.consultantName, online: null });
+    this.section.querySelector("#plan")?.focus();
+  }
+
+  #renderSigned(outcomeView, view) {
     this.form = null;
     // Background refreshes re-render often: keep the element (and focus) unless something changed.
-    const signature = JSON.stringify([outcomeView.outcome_id, outcomeView.state, outcomeView.sent_at, outcomeView.problem]);
+    const signature = JSON.stringify([
+      outcomeView.outcome_id,
+      outcomeView.state,
+      outcomeView.sent_at,
+      outcomeView.problem,
+      view.can_sign_again,
+      view.changes_since_signed,
+    ]);
     if (this.signedSignature === signature && this.section.querySelector("#outcome-state")) return;
     this.signedSignature = signature;
     const hadFocus = this.section.contains(document.activeElement);
@@ -208,6 +228,30 @@ export class OutcomePanel {
           text: outcomeStateText(outcomeView),
         }),
         h("p", { class: "outcome-state-note", text: STATE_NOTES[outcomeView.state] ?? "" }),
+        view.changes_since_signed?.length
+          ? h(
+              "div",
+              { class: ["notice", "notice-warning", "referral-changes"], id: "referral-changes" },
+              h("p", { class: "changes-title", text: `The GP practice changed the referral after you signed (you signed version ${outcomeView.referral_version}, it is now version ${view.referral.version}):` }),
+              h(
+                "dl",
+                { class: "summary-list" },
+                view.changes_since_signed.flatMap((change) => [
+                  h("dt", { text: change.field }),
+                  h("dd", { class: "summary-text" }, h("del", { text: change.before || "(empty)" }), " → ", h("ins", { text: change.after || "(empty)" })),
+                ]),
+              ),
+            )
+          : null,
+        view.can_sign_again
+          ? h("button", {
+              type: "button",
+              class: ["button", "button-primary"],
+              id: "sign-again",
+              text: "Review and sign again…",
+              on: { click: () => this.#signAgain(view) },
+            })
+          : null,
         h("dl", { class: "summary-list" }, summaryRows(entries)),
       ),
     );
@@ -610,7 +654,7 @@ export class OutcomePanel {
 
   #onSignRequested() {
     const view = this.view;
-    if (!view || view.outcome || view.removed_reason) return;
+    if (!view || (view.outcome && !view.can_sign_again) || view.removed_reason) return;
     const outcome = this.#validate();
     if (!outcome) return;
     const { referral } = view;
@@ -648,6 +692,7 @@ export class OutcomePanel {
       clearTimeout(this.saveTimers.get(pending.referralId));
       this.saveTimers.delete(pending.referralId);
       this.drafts.delete(pending.referralId);
+      this.resigning = null;
       this.dialog.close("signed");
       this.signed(pending.referralId, outcomeView);
       document.getElementById("outcome-state")?.focus();

@@ -278,7 +278,7 @@ async fn an_outcome_is_only_signed_for_the_version_the_consultant_reviewed() {
     // The GP practice adds to the history while the consultant is reading; the next sync
     // brings the new version.
     let mut changed = reviewed.clone();
-    changed.clinical.history.push_str(" Now bleeding on contact.");
+    changed.clinical.history.push_str(" Update 24 Nov: now bleeding on contact.");
     hub.hub.update_referral(&changed).unwrap();
     desk.sync().await;
 
@@ -352,4 +352,42 @@ async fn governance_is_enforced_at_signing_and_the_reason_is_signed() {
         let refused = desk.desk.sign_outcome(&no_consent.referral_id, version, plan);
         assert!(matches!(refused, Err(CoreError::Governance(_))), "{refused:?}");
     }
+}
+
+#[tokio::test]
+async fn a_referral_changed_after_signing_shows_what_changed_and_can_be_signed_again() {
+    let hub = TestHub::start().await;
+    let desk = TestDesk::enrolled(&hub).await;
+    desk.sync().await;
+    let referral_id = desk.desk.worklist().unwrap()[3].referral_id.clone();
+    let reviewed = desk.desk.open_referral(&referral_id).unwrap().referral;
+
+    // Signed offline against version 1; meanwhile the practice adds to the history.
+    let first = sign(&desk, &referral_id).unwrap();
+    let mut changed = reviewed.clone();
+    changed.clinical.history.push_str(" Update 24 Nov: now bleeding on contact.");
+    hub.hub.update_referral(&changed).unwrap();
+    desk.sync().await; // push → 409 referral_changed; feed → version 2
+
+    let view = desk.desk.open_referral(&referral_id).unwrap();
+    assert_eq!(view.outcome.as_ref().unwrap().state, OutboxState::Conflict);
+    assert!(view.referral.version > reviewed.version);
+    assert!(view.can_sign_again, "the consultant is asked to review and sign again");
+    let history =
+        view.changes_since_signed.iter().find(|c| c.field == "History").expect("the change is shown");
+    assert!(
+        history.after.ends_with("Update 24 Nov: now bleeding on contact.")
+            && !history.before.contains("Update 24 Nov")
+    );
+
+    // Signing again, for the version now on screen, goes through once.
+    let again = sign(&desk, &referral_id).unwrap();
+    assert_ne!(again.outcome_id, first.outcome_id);
+    desk.sync().await;
+    let on_hub = hub.hub.outcomes(&referral_id).unwrap();
+    assert_eq!(on_hub.len(), 1);
+    assert_eq!(on_hub[0].payload.outcome_id, again.outcome_id);
+    assert_eq!(on_hub[0].payload.referral_version, view.referral.version);
+    let view = desk.desk.open_referral(&referral_id).unwrap();
+    assert!(!view.can_sign_again && view.changes_since_signed.is_empty());
 }

@@ -75,6 +75,12 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         updated_at TEXT NOT NULL
      );",
+    // 3: the referral exactly as the consultant reviewed it, kept with each signed outcome, so
+    // that if the practice changes it meanwhile the app can show what changed.
+    "CREATE TABLE reviewed_referral (
+        outcome_id TEXT PRIMARY KEY REFERENCES outbox (outcome_id),
+        body TEXT NOT NULL
+     );",
 ];
 
 pub struct Cache {
@@ -435,16 +441,26 @@ impl Cache {
 
     /// Queues a signed outcome. The outcome is durable when this returns: this is the moment
     /// the consultant is told "queued".
-    pub fn queue_outcome(&mut self, signed: &SignedOutcome, now: DateTime<Utc>) -> Result<(), CoreError> {
+    pub fn queue_outcome(
+        &mut self,
+        signed: &SignedOutcome,
+        reviewed: &Referral,
+        now: DateTime<Utc>,
+    ) -> Result<(), CoreError> {
         // The one write that must survive a power cut, not just a crash: WAL synced at commit
         // (which also makes every earlier transaction durable). See `unlock` for the rest.
         self.connection.pragma_update(None, "synchronous", "FULL")?;
-        let result = self.queue_outcome_durably(signed, now);
+        let result = self.queue_outcome_durably(signed, reviewed, now);
         self.connection.pragma_update(None, "synchronous", "NORMAL")?;
         result
     }
 
-    fn queue_outcome_durably(&mut self, signed: &SignedOutcome, now: DateTime<Utc>) -> Result<(), CoreError> {
+    fn queue_outcome_durably(
+        &mut self,
+        signed: &SignedOutcome,
+        reviewed: &Referral,
+        now: DateTime<Utc>,
+    ) -> Result<(), CoreError> {
         let transaction = self.connection.transaction()?;
         let pending: bool = transaction.query_row(
             "SELECT EXISTS (SELECT 1 FROM outbox WHERE referral_id = ?1 AND state IN ('queued', 'sent'))",
@@ -460,10 +476,27 @@ impl Cache {
              VALUES (?1, ?2, ?3, 'queued', ?4, ?4)",
             params![signed.payload.outcome_id, signed.payload.referral_id, body, now.to_rfc3339()],
         )?;
+        let reviewed = serde_json::to_string(reviewed).map_err(|e| CoreError::Cache(e.to_string()))?;
+        transaction.execute(
+            "INSERT INTO reviewed_referral (outcome_id, body) VALUES (?1, ?2)",
+            params![signed.payload.outcome_id, reviewed],
+        )?;
         // The draft became the signed outcome.
         transaction.execute("DELETE FROM draft WHERE referral_id = ?1", [&signed.payload.referral_id])?;
         transaction.commit()?;
         Ok(())
+    }
+
+    /// The referral as it was when this outcome was signed (outcomes signed before schema 3
+    /// have none).
+    pub fn reviewed_referral(&self, outcome_id: &str) -> Result<Option<Referral>, CoreError> {
+        let body: Option<String> = self
+            .connection
+            .query_row("SELECT body FROM reviewed_referral WHERE outcome_id = ?1", [outcome_id], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        body.as_deref().map(decode).transpose()
     }
 
     pub fn outbox(&self) -> Result<Vec<OutboxRow>, CoreError> {
@@ -711,6 +744,12 @@ impl Cache {
     pub fn purge_referrals(&mut self, referral_ids: &[String]) -> Result<(), CoreError> {
         let transaction = self.connection.transaction()?;
         for referral_id in referral_ids {
+            // The reviewed copy holds the patient's details: it goes with the referral; the
+            // signed outcome and its receipt stay as proof.
+            transaction.execute(
+                "DELETE FROM reviewed_referral WHERE outcome_id IN (SELECT outcome_id FROM outbox WHERE referral_id = ?1)",
+                [referral_id],
+            )?;
             transaction.execute("DELETE FROM referral WHERE id = ?1", [referral_id])?;
         }
         delete_orphans(&transaction)?;

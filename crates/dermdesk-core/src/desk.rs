@@ -264,7 +264,22 @@ impl Desk {
         let latest = cache.latest_outcome(referral_id)?;
         let draft = cache.draft(referral_id)?;
         let draft_value = draft.as_ref().and_then(|(body, _)| serde_json::from_str(body).ok());
+        // Signed for an earlier version than the practice's current one: say what changed.
+        let changes = match &latest {
+            Some(row) if row.signed.payload.referral_version != cached.referral.version => cache
+                .reviewed_referral(&row.outcome_id)?
+                .map(|before| views::referral_changes(&before, &cached.referral))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let can_sign_again = cached.removed_reason.is_none()
+            && latest.as_ref().is_some_and(|row| {
+                row.state == OutboxState::Conflict
+                    && row.signed.payload.referral_version != cached.referral.version
+            });
         Ok(ReferralView {
+            changes_since_signed: changes,
+            can_sign_again,
             due_at: cached.due_at,
             removed_reason: cached.removed_reason.map(|r| crate::cache::removal_reason_str(r).to_owned()),
             conflict: views::conflict_reason(&cached, latest.as_ref(), draft.is_some()),
@@ -373,7 +388,9 @@ impl Desk {
             outcome,
         };
         let signed = sign_outcome(payload, &key).map_err(|e| CoreError::Signing(e.to_string()))?;
-        cache.queue_outcome(&signed, now).map_err(|e| e.while_saving("the signed outcome"))?;
+        cache
+            .queue_outcome(&signed, &cached.referral, now)
+            .map_err(|e| e.while_saving("the signed outcome"))?;
         tracing::info!("outcome signed and queued");
         let row = cache
             .latest_outcome(referral_id)?

@@ -75,7 +75,55 @@ pub struct ReferralView {
     pub conflict: Option<String>,
     /// The unsigned outcome form as last typed.
     pub draft: Option<serde_json::Value>,
+    /// What the practice changed since the version the latest outcome was signed for.
+    pub changes_since_signed: Vec<FieldChange>,
+    /// The signed outcome was refused because the referral changed: review and sign again.
+    pub can_sign_again: bool,
     pub draft_saved_at: Option<DateTime<Utc>>,
+}
+
+/// One difference between two versions of a referral, in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// What changed between the referral the consultant reviewed and the current one.
+pub fn referral_changes(before: &Referral, after: &Referral) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    let mut compare = |field: &str, a: String, b: String| {
+        if a != b {
+            changes.push(FieldChange { field: field.to_owned(), before: a, after: b });
+        }
+    };
+    compare("Urgency", before.urgency.as_str().replace('_', " "), after.urgency.as_str().replace('_', " "));
+    compare("GP's question", before.clinical.question.clone(), after.clinical.question.clone());
+    compare("History", before.clinical.history.clone(), after.clinical.history.clone());
+    compare("Duration", before.clinical.duration.clone(), after.clinical.duration.clone());
+    compare("Medications", before.clinical.medications.clone(), after.clinical.medications.clone());
+    let consent = |r: &Referral| if r.consent.given { "given".to_owned() } else { "not recorded".to_owned() };
+    compare("Consent", consent(before), consent(after));
+    compare("Patient", before.patient.name.clone(), after.patient.name.clone());
+    compare("NHS number", before.patient.nhs_number.clone(), after.patient.nhs_number.clone());
+    compare(
+        "Date of birth",
+        before.patient.date_of_birth.to_string(),
+        after.patient.date_of_birth.to_string(),
+    );
+    let added =
+        after.photos.iter().filter(|p| !before.photos.iter().any(|q| q.content_id == p.content_id)).count();
+    let removed =
+        before.photos.iter().filter(|p| !after.photos.iter().any(|q| q.content_id == p.content_id)).count();
+    if added + removed > 0 {
+        changes.push(FieldChange {
+            field: "Photos".into(),
+            before: format!("{} photo(s)", before.photos.len()),
+            after: format!("{} photo(s): {added} added, {removed} removed", after.photos.len()),
+        });
+    }
+    changes
 }
 
 /// Phase of the sync engine, for the progress display.
