@@ -175,7 +175,7 @@ export class OutcomePanel {
   referralChanged(view) {
     if (!this.pending || !this.dialog.open) return;
     if (view.referral.id !== this.pending.referralId) return;
-    if (view.referral.version !== this.pending.version || view.outcome || view.removed_reason) {
+    if (view.referral.version !== this.pending.version || (view.outcome && view.outcome.state !== "conflict") || view.removed_reason) {
       this.dialog.close("stale");
       return true;
     }
