@@ -103,7 +103,12 @@ pub async fn plant(
         Sabotage::Signature => {
             let Some(mut signed) = sign_for_unanswered(&cache, files)? else { return Ok(None) };
             signed.payload.outcome.plan = "altered after signing".into();
-            cache.queue_outcome(&signed, Utc::now()).map_err(error)?;
+            let reviewed = cache
+                .referral(&signed.payload.referral_id)
+                .map_err(error)?
+                .ok_or("the referral to sabotage vanished")?
+                .referral;
+            cache.queue_outcome(&signed, &reviewed, Utc::now()).map_err(error)?;
             Ok(Some(format!("outcome for {} altered after signing and queued", signed.payload.referral_id)))
         }
         Sabotage::Sent => {
