@@ -12,7 +12,7 @@ use serde_json::Value;
 /// Largest integer magnitude that survives a round trip through an IEEE 754 double.
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CanonicalError {
     #[error("value cannot be represented as JSON: {0}")]
     NotJson(String),

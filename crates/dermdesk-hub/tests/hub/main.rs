@@ -7,6 +7,7 @@ mod demo;
 mod enrolment;
 mod faults;
 mod feed;
+mod keys;
 mod outcomes;
 mod photos;
 mod server;
