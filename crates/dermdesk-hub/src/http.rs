@@ -22,6 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use dermdesk_protocol::canonical::parse_exact;
 use dermdesk_protocol::{
     ApiError, Consultant, EnrolRequest, EnrolResponse, ErrorCode, FeedPage, KeyRotationRequest,
     KeyRotationResponse, OutcomeReceipt, PublicKeyInfo, Referral, SignedOutcome, MAX_PHOTO_BYTES,
@@ -439,8 +440,12 @@ async fn photo(
 async fn submit_outcome(
     State(state): State<AppState>,
     Authenticated(device): Authenticated,
-    ApiJson(signed): ApiJson<SignedOutcome>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<OutcomeReceipt>, AppError> {
+    // Read exactly: the signature is checked over what was parsed, so nothing parsing drops or
+    // fills in (an unknown member, a missing optional one) may differ from what was sent.
+    let signed: SignedOutcome = parse_exact(&body)
+        .map_err(|error| AppError::Malformed(format!("the body is not a signed outcome: {error}")))?;
     let hub = state.hub;
     Ok(Json(blocking(move || hub.submit_outcome(&device, &signed)).await?))
 }

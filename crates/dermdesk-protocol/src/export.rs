@@ -12,6 +12,7 @@
 
 use ed25519_dalek::VerifyingKey;
 
+use crate::canonical::parse_exact;
 use crate::signature::{payload_sha256, verify_outcome, verify_receipt_for, SignatureError};
 use crate::{OutcomeReceipt, PublicKeyInfo, SignedOutcome, SignedOutcomeExport, EXPORT_FORMAT};
 
@@ -83,7 +84,8 @@ impl SignedOutcomeExport {
             Some(other) => return Err(ExportError::UnknownFormat(other.to_owned())),
             None => return Err(ExportError::NotAnExport("it has no \"format\"".into())),
         }
-        serde_json::from_value(value).map_err(|e| ExportError::NotAnExport(e.to_string()))
+        // Exactly: a member the verifier would skip could show a reader unsigned text.
+        parse_exact(&value).map_err(|e| ExportError::NotAnExport(e.to_string()))
     }
 
     pub fn signed_outcome(&self) -> SignedOutcome {
@@ -182,6 +184,16 @@ mod tests {
         let mut lying = export.clone();
         lying.consultant_public_key.key_id = "not-the-thumbprint".into();
         assert_eq!(lying.verify(None).signature, Err(SignatureError::KeyMismatch));
+    }
+
+    #[test]
+    fn a_file_with_text_the_signature_does_not_cover_is_refused() {
+        let device = SigningKey::from_bytes(&[7; 32]);
+        let export = export_signed_outcome(&signed(&device), &device.verifying_key(), None).unwrap();
+        let mut value = serde_json::to_value(&export).unwrap();
+        value["payload"]["outcome"]["note"] = "Urgent excision advised".into();
+        let text = serde_json::to_string(&value).unwrap();
+        assert!(matches!(SignedOutcomeExport::parse(&text), Err(ExportError::NotAnExport(_))));
     }
 
     #[test]

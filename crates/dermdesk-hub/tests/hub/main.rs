@@ -8,6 +8,7 @@ mod enrolment;
 mod faults;
 mod feed;
 mod keys;
+mod mutations;
 mod outcomes;
 mod photos;
 mod server;
