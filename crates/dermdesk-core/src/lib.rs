@@ -15,6 +15,7 @@ pub mod deadline;
 pub mod desk;
 pub mod engine;
 mod error;
+mod keys;
 pub mod plan;
 pub mod secrets;
 pub mod verify;
