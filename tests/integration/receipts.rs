@@ -214,3 +214,34 @@ async fn a_key_replacement_cut_off_at_any_step_never_leaves_the_desk_unable_to_s
     desk.sync().await;
     assert_eq!(state(&desk, &referrals[2]), OutboxState::Sent);
 }
+
+/// Writes `tests/data/signed-outcome.example.json` and `tests/data/hub-key.example.json`: a
+/// delivered synthetic outcome, as a GP practice would receive it, and the service key that
+/// signed its receipt. `cargo xtask verify` tests and docs/VERIFY.md use them. Run by hand when
+/// the format changes: `cargo test --test integration -- --ignored write_example_export`.
+#[tokio::test]
+#[ignore = "writes the committed example files"]
+async fn write_example_export() {
+    let hub = TestHub::start().await;
+    let desk = TestDesk::enrolled(&hub).await;
+    desk.sync().await;
+    let referral_id = desk.desk.worklist().unwrap()[0].referral_id.clone();
+    let version = desk.desk.open_referral(&referral_id).unwrap().referral.version;
+    let outcome = Outcome {
+        kind: OutcomeKind::FaceToFace,
+        appointment_urgency: Some(dermdesk_protocol::Urgency::TwoWeekWait),
+        diagnosis: "Suspected melanoma".into(),
+        certainty: Some(dermdesk_protocol::Certainty::Provisional),
+        plan: "Two-week-wait clinic for excision biopsy with 2 mm margins.\nLeaflet for the patient: \"Suspected skin cancer – what happens next\".".into(),
+        ..Outcome::default_extras()
+    };
+    desk.desk.sign_outcome(&referral_id, version, outcome).unwrap();
+    desk.sync().await;
+    assert_eq!(state(&desk, &referral_id), OutboxState::Sent);
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let export = desk.desk.export_outcome(&referral_id).unwrap();
+    std::fs::write(data.join("signed-outcome.example.json"), format!("{export}\n")).unwrap();
+    let hub_key = serde_json::to_string_pretty(&hub.hub.hub_key()).unwrap();
+    std::fs::write(data.join("hub-key.example.json"), format!("{hub_key}\n")).unwrap();
+}
