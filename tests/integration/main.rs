@@ -4,6 +4,7 @@
 mod proxy;
 mod support;
 
+mod receipts;
 mod resilience;
 
 mod sync_and_sign;

@@ -4,7 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use chrono::Utc;
-use dermdesk_core::secrets::MemorySecretStore;
+use dermdesk_core::cache::Cache;
+use dermdesk_core::secrets::{MemorySecretStore, SecretStore as _, CACHE_KEY};
 use dermdesk_core::{Desk, DeskConfig};
 use dermdesk_hub::{DemoSeed, Hub, ServerConfig};
 use dermdesk_synth::{DemoOptions, DemoSet, PhotoScale};
@@ -84,6 +85,19 @@ impl TestDesk {
         drop(desk);
         let desk = Arc::new(Desk::open(Self::config(&dir), secrets.clone()).unwrap());
         TestDesk { desk, secrets, dir }
+    }
+
+    /// The desk's keychain (a memory store in tests).
+    pub fn secrets(&self) -> &MemorySecretStore {
+        &self.secrets
+    }
+
+    /// A second connection to the desk's encrypted cache, to arrange states the desk only
+    /// reaches through a crash or an older version.
+    pub fn cache(&self) -> Cache {
+        let key = self.secrets.get(CACHE_KEY).unwrap().expect("cache key");
+        let key: &[u8; 32] = key.as_slice().try_into().unwrap();
+        Cache::open(&self.desk.data_dir().join(dermdesk_core::desk::CACHE_FILE), key).unwrap()
     }
 
     /// One full sync: feed, every photo, outbox.

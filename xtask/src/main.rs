@@ -8,11 +8,14 @@
 //!   `target/bench/sync.json` and docs/PERFORMANCE.md.
 //! - `faults [--quick] [--trials N] [--seed N]`: the fault harness (kill -9 trials, network
 //!   faults, disk full); figures in `target/faults/report.json`, see docs/RELIABILITY.md.
+//! - `verify FILE [--hub-key KEY] [--key-id ID]`: checks a signed outcome exported by Derm Desk
+//!   (its signature and, with the service's key, its receipt); see docs/VERIFY.md.
 
 mod bench;
 mod faults;
 mod packages;
 mod session;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("faults") => faults::faults(&args[1..]),
+        Some("verify") => verify::verify(&args[1..]),
         // Only the real-window tests (the last step of `test`), for quick iteration.
         Some("e2e") => run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"]))
             .and_then(|()| {
@@ -42,7 +46,8 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e \
-                 | cargo xtask bench sync | cargo xtask faults [--quick] [--trials N] [--seed N]"
+                 | cargo xtask bench sync | cargo xtask faults [--quick] [--trials N] [--seed N] \
+                 | cargo xtask verify FILE [--hub-key KEY] [--key-id ID]"
             );
             return ExitCode::from(2);
         }

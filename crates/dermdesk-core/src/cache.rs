@@ -75,7 +75,9 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         updated_at TEXT NOT NULL
      );",
-    // 3: the referral exactly as the consultant reviewed it, kept with each signed outcome, so
+    // 3: receipts proven by the hub's signature. Rows sent before have an unsigned receipt: 0.
+    "ALTER TABLE outbox ADD COLUMN receipt_verified INTEGER NOT NULL DEFAULT 0;",
+    // 4: the referral exactly as the consultant reviewed it, kept with each signed outcome, so
     // that if the practice changes it meanwhile the app can show what changed.
     "CREATE TABLE reviewed_referral (
         outcome_id TEXT PRIMARY KEY REFERENCES outbox (outcome_id),
@@ -98,6 +100,9 @@ pub struct OutboxRow {
     pub next_attempt_at: DateTime<Utc>,
     pub problem: Option<String>,
     pub receipt: Option<OutcomeReceipt>,
+    /// The receipt's signature verified against the hub's key when it was recorded (false only
+    /// for outcomes sent before receipts were signed).
+    pub receipt_verified: bool,
     pub sent_at: Option<DateTime<Utc>>,
 }
 
@@ -189,6 +194,19 @@ impl Cache {
 
     pub fn set_meta(&self, name: &str, value: &str) -> Result<(), CoreError> {
         set_meta(&self.connection, name, value)
+    }
+
+    /// Sets and removes several meta entries in one transaction (all or none).
+    pub fn update_meta(&mut self, set: &[(&str, &str)], remove: &[&str]) -> Result<(), CoreError> {
+        let transaction = self.connection.transaction()?;
+        for (name, value) in set {
+            set_meta(&transaction, name, value)?;
+        }
+        for name in remove {
+            transaction.execute("DELETE FROM meta WHERE name = ?1", [name])?;
+        }
+        transaction.commit()?;
+        Ok(())
     }
 
     // ------------------------------------------------------------------------------------
@@ -516,7 +534,8 @@ impl Cache {
         params: P,
     ) -> Result<Vec<OutboxRow>, CoreError> {
         let mut statement = self.connection.prepare(&format!(
-            "SELECT outcome_id, referral_id, signed, state, attempts, next_attempt_at, problem, receipt, sent_at
+            "SELECT outcome_id, referral_id, signed, state, attempts, next_attempt_at, problem, receipt, sent_at,
+                    receipt_verified
              FROM outbox WHERE {condition}"
         ))?;
         let rows = statement.query_map(params, |row| {
@@ -530,6 +549,7 @@ impl Cache {
                 row.get::<_, Option<String>>(6)?,
                 row.get::<_, Option<String>>(7)?,
                 row.get::<_, Option<String>>(8)?,
+                row.get::<_, bool>(9)?,
             ))
         })?;
         let mut out = Vec::new();
@@ -544,6 +564,7 @@ impl Cache {
                 problem,
                 receipt,
                 sent_at,
+                receipt_verified,
             ) = row?;
             out.push(OutboxRow {
                 outcome_id,
@@ -555,12 +576,15 @@ impl Cache {
                 next_attempt_at: parse_time(&next_attempt_at)?,
                 problem,
                 receipt: receipt.as_deref().map(decode).transpose()?,
+                receipt_verified,
                 sent_at: sent_at.as_deref().map(parse_time).transpose()?,
             });
         }
         Ok(out)
     }
 
+    /// Records delivery. Only for a receipt whose hub signature was verified for this outcome
+    /// (`plan::prove_delivery`): the row says so from now on.
     pub fn mark_sent(
         &self,
         outcome_id: &str,
@@ -569,7 +593,8 @@ impl Cache {
     ) -> Result<(), CoreError> {
         let receipt = serde_json::to_string(receipt).map_err(|e| CoreError::Cache(e.to_string()))?;
         self.connection.execute(
-            "UPDATE outbox SET state = 'sent', receipt = ?2, sent_at = ?3, problem = NULL WHERE outcome_id = ?1",
+            "UPDATE outbox SET state = 'sent', receipt = ?2, sent_at = ?3, problem = NULL, receipt_verified = 1
+             WHERE outcome_id = ?1",
             params![outcome_id, receipt, now.to_rfc3339()],
         )?;
         Ok(())

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use dermdesk_protocol::{
-    ApiError, EnrolRequest, EnrolResponse, FeedPage, SignedOutcome, API_PREFIX, FEED_PAGE_MAX,
-    MAX_PHOTO_BYTES,
+    ApiError, EnrolRequest, EnrolResponse, FeedPage, KeyRotationRequest, KeyRotationResponse, PublicKeyInfo,
+    SignedOutcome, API_PREFIX, FEED_PAGE_MAX, MAX_PHOTO_BYTES,
 };
 use reqwest::{StatusCode, Url};
 
@@ -83,6 +83,19 @@ impl HubClient {
     pub async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, CoreError> {
         let response = self.http.post(self.url("/enrol")).json(request).send().await.map_err(offline)?;
         json_body(response).await
+    }
+
+    /// The service's published receipt key (`GET /v1/hub-key`).
+    pub async fn hub_key(&self) -> Result<PublicKeyInfo, CoreError> {
+        let response = self.http.get(self.url("/hub-key")).send().await.map_err(offline)?;
+        json_body(response).await
+    }
+
+    /// Replaces this device's signing key (`POST /v1/device/keys`); a repeat of the same request
+    /// gets the same answer.
+    pub async fn rotate_key(&self, request: &KeyRotationRequest) -> Result<KeyRotationResponse, CoreError> {
+        let request = self.authorised(self.http.post(self.url("/device/keys")).json(request))?;
+        json_body(request.send().await.map_err(offline)?).await
     }
 
     /// One page of the change feed after `cursor`, as large as the protocol allows: a first

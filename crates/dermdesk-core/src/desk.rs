@@ -19,7 +19,8 @@ use crate::cache::Cache;
 use crate::client::{check_service_url, HubClient};
 use crate::governance;
 use crate::plan::{
-    after_push, plan_feed_page, referral_ids, retry_photo, FetchFailure, OutboxState, OutboxUpdate,
+    after_push, plan_feed_page, prove_delivery, referral_ids, retry_photo, FetchFailure, OutboxState,
+    OutboxUpdate, PushResult,
 };
 use crate::secrets::{SecretStore, CACHE_KEY, DEVICE_SIGNING_KEY, DEVICE_TOKEN};
 use crate::verify::verify_photo;
@@ -55,7 +56,7 @@ pub struct Enrolment {
 
 pub struct Desk {
     cache: Mutex<Cache>,
-    secrets: Arc<dyn SecretStore>,
+    pub(crate) secrets: Arc<dyn SecretStore>,
     config: DeskConfig,
     counters: SyncCounters,
 }
@@ -114,7 +115,11 @@ impl Desk {
             .try_into()
             .map_err(|_| CoreError::Cache("the cache key has the wrong length".into()))?;
         let cache = Cache::open(&path, key)?;
-        Ok(Desk { cache: Mutex::new(cache), secrets, config, counters: SyncCounters::default() })
+        let desk = Desk { cache: Mutex::new(cache), secrets, config, counters: SyncCounters::default() };
+        // A key replacement interrupted after the service confirmed it is completed before
+        // anything can be signed (keys.rs).
+        desk.finish_local_key_swap()?;
+        Ok(desk)
     }
 
     pub fn counters(&self) -> &SyncCounters {
@@ -125,7 +130,7 @@ impl Desk {
         &self.config.data_dir
     }
 
-    fn cache(&self) -> MutexGuard<'_, Cache> {
+    pub(crate) fn cache(&self) -> MutexGuard<'_, Cache> {
         // A panic while holding the lock cannot leave the database half-written (transactions),
         // so the cache stays usable.
         self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -186,11 +191,21 @@ impl Desk {
         self.secrets.set(DEVICE_TOKEN, response.device_token.as_bytes())?;
         let consultant =
             serde_json::to_string(&response.consultant).map_err(|e| CoreError::Cache(e.to_string()))?;
+        // Public keys: the service's, to check its receipts; this device's, to export outcomes.
+        let hub_key = response.hub_key.as_ref().filter(|key| key.decode().is_ok());
+        let hub_key =
+            hub_key.map(serde_json::to_string).transpose().map_err(|e| CoreError::Cache(e.to_string()))?;
+        let public_keys =
+            serde_json::json!({ &local_key_id: encode_public_key(&signing_key.verifying_key()) });
         {
             let cache = self.cache();
             cache.set_meta("device_id", &response.device_id)?;
             cache.set_meta("key_id", &local_key_id)?;
             cache.set_meta("consultant", &consultant)?;
+            if let Some(hub_key) = &hub_key {
+                cache.set_meta(crate::keys::META_HUB_KEY, hub_key)?;
+            }
+            cache.set_meta(crate::keys::META_PUBLIC_KEYS, &public_keys.to_string())?;
             // Written last: its presence means the enrolment is complete.
             cache.set_meta("hub_url", hub_url)?;
         }
@@ -670,7 +685,9 @@ impl Desk {
     }
 
     /// Pushes every queued outcome that is due; returns the referral ids whose outcome changed.
+    /// An outcome becomes `sent` only on a receipt signed by the service's key for exactly it.
     pub async fn push_outbox(self: &Arc<Self>, client: &HubClient) -> Result<Vec<String>, CoreError> {
+        self.finish_key_rotation(client).await;
         let now = Utc::now();
         let due: Vec<_> = self
             .cache()
@@ -679,8 +696,18 @@ impl Desk {
             .filter(|row| row.state == OutboxState::Queued && row.next_attempt_at <= now)
             .collect();
         let mut changed = Vec::new();
+        if due.is_empty() {
+            return Ok(changed);
+        }
+        let hub_key = self.receipt_key(client).await?;
         for row in due {
-            let result = client.submit(&row.signed).await;
+            let result = prove_delivery(client.submit(&row.signed).await, &row.signed, hub_key.as_ref());
+            if let PushResult::UnprovenReceipt(problem) = &result {
+                tracing::warn!(
+                    "the service acknowledged an outcome, but its receipt does not prove it: {problem}"
+                );
+                changed.push(row.referral_id.clone());
+            }
             let update = after_push(result, row.attempts, Utc::now(), rand::random::<f64>());
             let cache = self.cache();
             match &update {

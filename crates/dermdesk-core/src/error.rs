@@ -36,6 +36,8 @@ pub enum CoreError {
     NotEnrolled,
     #[error("Referral {0} is not in the local cache.")]
     UnknownReferral(String),
+    #[error("There is no signed outcome for referral {0} on this device.")]
+    NoSignedOutcome(String),
     #[error("The outcome cannot be signed: {0}. Nothing was signed or sent.")]
     InvalidOutcome(#[from] OutcomeProblem),
     #[error("This outcome cannot be signed: {0} Nothing was signed.")]
@@ -81,6 +83,7 @@ pub enum ErrorKind {
     DiskFull,
     NotEnrolled,
     UnknownReferral,
+    NoSignedOutcome,
     InvalidOutcome,
     Governance,
     AlreadySigned,
@@ -108,6 +111,7 @@ impl CoreError {
             CoreError::DiskFull(_) => ErrorKind::DiskFull,
             CoreError::NotEnrolled => ErrorKind::NotEnrolled,
             CoreError::UnknownReferral(_) => ErrorKind::UnknownReferral,
+            CoreError::NoSignedOutcome(_) => ErrorKind::NoSignedOutcome,
             CoreError::InvalidOutcome(_) => ErrorKind::InvalidOutcome,
             CoreError::Governance(_) => ErrorKind::Governance,
             CoreError::AlreadySigned => ErrorKind::AlreadySigned,

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dermdesk_protocol::{Change, ErrorCode, FeedPage, OutcomeReceipt, Referral, RemovalReason, Urgency};
+use dermdesk_protocol::signature::verify_receipt_for;
+use dermdesk_protocol::{
+    Change, ErrorCode, FeedPage, OutcomeReceipt, Referral, RemovalReason, SignedOutcome, Urgency,
+};
 
 use crate::deadline;
 
@@ -183,6 +186,27 @@ pub enum PushResult {
     },
     /// No answer: connection refused, reset, timed out, truncated.
     Unreachable(String),
+    /// The hub answered 200, but its receipt does not prove delivery of this outcome (no valid
+    /// signature by the hub's key, or it names another outcome): [`prove_delivery`].
+    UnprovenReceipt(String),
+}
+
+/// Turns an acknowledgement into proof of delivery, or not: only a receipt signed by the hub's
+/// key (`hub_key`, kept from enrolment) for exactly this outcome makes it `sent`. Anything else
+/// keeps it queued, to be sent again: the hub is idempotent and answers with the same receipt.
+pub fn prove_delivery(
+    result: PushResult,
+    signed: &SignedOutcome,
+    hub_key: Option<&ed25519_dalek::VerifyingKey>,
+) -> PushResult {
+    let PushResult::Accepted(receipt) = result else { return result };
+    let Some(hub_key) = hub_key else {
+        return PushResult::UnprovenReceipt("the service's receipt key is not known on this device".into());
+    };
+    match verify_receipt_for(signed, &receipt, hub_key) {
+        Ok(()) => PushResult::Accepted(receipt),
+        Err(error) => PushResult::UnprovenReceipt(error.to_string()),
+    }
 }
 
 /// What to record after a push attempt.
@@ -209,6 +233,10 @@ pub fn after_push(result: PushResult, attempts: u32, now: DateTime<Utc>, jitter:
     match result {
         PushResult::Accepted(receipt) => OutboxUpdate::Sent(receipt),
         PushResult::Unreachable(problem) => retry(format!("service not reachable: {problem}"), None),
+        // Delivered, probably; but without proof it is not `sent`. Sending again is harmless.
+        PushResult::UnprovenReceipt(problem) => {
+            retry(format!("the service's receipt could not be verified ({problem})"), None)
+        }
         PushResult::Refused { status, code, message, retry_after } => match status {
             409 => {
                 OutboxUpdate::Failed { state: OutboxState::Conflict, problem: conflict_text(code, &message) }
@@ -419,6 +447,78 @@ mod tests {
             120
         );
         assert_eq!(retry_seconds(after_push(refused(503, None, Some(1)), 4, now(), 0.0)), 16);
+    }
+
+    fn signed_and_receipt(hub: &ed25519_dalek::SigningKey) -> (SignedOutcome, OutcomeReceipt) {
+        use dermdesk_protocol::signature::{key_id, payload_sha256, sign_outcome, sign_receipt};
+        let device = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let payload = OutcomePayload {
+            outcome_id: "O-1".into(),
+            referral_id: "R-1".into(),
+            referral_version: 1,
+            consultant_id: "C-1".into(),
+            device_id: "D-1".into(),
+            key_id: key_id(&device.verifying_key()),
+            signed_at: now(),
+            outcome: Outcome {
+                kind: OutcomeKind::GpTreatmentPlan,
+                appointment_urgency: None,
+                diagnosis: "Seborrhoeic keratosis".into(),
+                plan: "Reassure.".into(),
+                ..Outcome::default_extras()
+            },
+        };
+        let signed = sign_outcome(payload, &device).unwrap();
+        let mut receipt = OutcomeReceipt {
+            outcome_id: "O-1".into(),
+            referral_id: "R-1".into(),
+            payload_sha256: payload_sha256(&signed.payload).unwrap(),
+            received_at: now(),
+            hub_key_id: key_id(&hub.verifying_key()),
+            first_receipt: true,
+            receipt_jws: String::new(),
+        };
+        receipt.receipt_jws = sign_receipt(&receipt.signed_payload(), hub).unwrap();
+        (signed, receipt)
+    }
+
+    #[test]
+    fn only_a_receipt_signed_by_the_hub_for_this_outcome_makes_it_sent() {
+        let hub = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+        let (signed, receipt) = signed_and_receipt(&hub);
+        let hub_key = hub.verifying_key();
+        let accepted = || PushResult::Accepted(receipt.clone());
+        let decide = |result| after_push(result, 0, now(), 0.0);
+
+        assert_eq!(
+            decide(prove_delivery(accepted(), &signed, Some(&hub_key))),
+            OutboxUpdate::Sent(receipt.clone())
+        );
+
+        // Unsigned (an old hub), signed by another key, for another outcome, or no hub key on
+        // record: still queued, retried with backoff, and the consultant is told why.
+        let stranger = ed25519_dalek::SigningKey::from_bytes(&[43; 32]).verifying_key();
+        let mut unsigned = receipt.clone();
+        unsigned.receipt_jws.clear();
+        let mut other = receipt.clone();
+        other.payload_sha256 = "0".repeat(64);
+        for (result, key) in [
+            (PushResult::Accepted(unsigned), Some(&hub_key)),
+            (accepted(), Some(&stranger)),
+            (PushResult::Accepted(other), Some(&hub_key)),
+            (accepted(), None),
+        ] {
+            match decide(prove_delivery(result, &signed, key)) {
+                OutboxUpdate::RetryAt { at, problem } => {
+                    assert!(at > now());
+                    assert!(problem.contains("receipt could not be verified"), "{problem}");
+                }
+                other => panic!("an unproven receipt must keep the outcome queued, got {other:?}"),
+            }
+        }
+        // Refusals pass through untouched.
+        let refused = refused(409, Some(ErrorCode::AlreadyDecided), None);
+        assert!(matches!(prove_delivery(refused, &signed, None), PushResult::Refused { status: 409, .. }));
     }
 
     #[test]

@@ -13,6 +13,8 @@ use crate::CoreError;
 /// Names of the secrets one Derm Desk profile keeps.
 pub const CACHE_KEY: &str = "cache-key";
 pub const DEVICE_SIGNING_KEY: &str = "device-signing-key";
+/// The next signing key while a key replacement is under way (`keys.rs`).
+pub const DEVICE_SIGNING_KEY_NEXT: &str = "device-signing-key-next";
 pub const DEVICE_TOKEN: &str = "device-token";
 
 /// The keychain profile of a data directory: different directories (demo, tests, real use)

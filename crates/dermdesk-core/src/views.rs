@@ -61,6 +61,20 @@ pub struct OutcomeView {
     pub sent_at: Option<DateTime<Utc>>,
     /// Why it is in conflict or rejected, or why the last attempt failed.
     pub problem: Option<String>,
+    /// The service's receipt: proof of delivery, once sent.
+    pub receipt: Option<ReceiptView>,
+}
+
+/// The service's receipt for a delivered outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceiptView {
+    pub received_at: DateTime<Utc>,
+    /// SHA-256 of the signed outcome as the service received it (what the receipt names).
+    pub payload_sha256: String,
+    /// The service key that signed the receipt (empty from services older than signed receipts).
+    pub hub_key_id: String,
+    /// The receipt's signature verified against the service's key for exactly this outcome.
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,6 +191,12 @@ pub fn outcome_view(row: &OutboxRow) -> OutcomeView {
         signed_at: row.signed.payload.signed_at,
         sent_at: row.sent_at,
         problem: row.problem.clone(),
+        receipt: row.receipt.as_ref().map(|receipt| ReceiptView {
+            received_at: receipt.received_at,
+            payload_sha256: receipt.payload_sha256.clone(),
+            hub_key_id: receipt.hub_key_id.clone(),
+            verified: row.receipt_verified,
+        }),
     }
 }
 

@@ -105,6 +105,37 @@ const MIGRATIONS: &[&str] = &[
         received_at    TEXT NOT NULL
     );
     "#,
+    // 2: signed receipts and device key rotation.
+    r#"
+    -- The hub's own Ed25519 key, which signs receipts: one row, made at first open. The secret
+    -- stays in this file because the reference hub holds synthetic data; a real service would
+    -- keep it in an HSM or a key management service and sign through it.
+    CREATE TABLE hub_key (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        secret_key  TEXT NOT NULL,
+        key_id      TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+
+    -- Every key each device has had. devices.public_key and devices.key_id are the current one;
+    -- a rotated-out key keeps its row with retired_at (and the key that replaced it), so the
+    -- outcomes it signed before then still verify and those it signs after are refused.
+    CREATE TABLE device_keys (
+        device_id   TEXT NOT NULL REFERENCES devices(id),
+        key_id      TEXT NOT NULL,
+        public_key  TEXT NOT NULL,
+        added_at    TEXT NOT NULL,
+        retired_at  TEXT,
+        replaced_by TEXT,
+        PRIMARY KEY (device_id, key_id)
+    );
+    INSERT INTO device_keys (device_id, key_id, public_key, added_at)
+        SELECT id, key_id, public_key, enrolled_at FROM devices;
+
+    -- The receipt as first signed, returned again for every repeat. NULL for outcomes recorded
+    -- before receipts were signed: signed (and kept) at their next repeat.
+    ALTER TABLE outcomes ADD COLUMN receipt_jws TEXT;
+    "#,
 ];
 
 /// Opens (creating if needed) and migrates the database. `None` is a private in-memory one.

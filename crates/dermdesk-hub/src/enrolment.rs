@@ -2,20 +2,21 @@
 //!
 //! A device proves itself with a bearer token the hub generated; the hub keeps only the token's
 //! SHA-256, so its database (or a backup of it) is useless for impersonating a device. Outcomes
-//! are additionally signed with the device's own Ed25519 key, enrolled here.
+//! are additionally signed with the device's own Ed25519 key, enrolled here (and replaced in
+//! `keys.rs`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::Utc;
 use dermdesk_protocol::signature::{decode_public_key, key_id};
 use dermdesk_protocol::{Consultant, EnrolRequest, EnrolResponse};
-use ed25519_dalek::VerifyingKey;
 use rand::rngs::OsRng;
 use rand::{Rng as _, RngCore as _};
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::hub::{timestamp, Hub};
+use crate::keys::insert_device_key;
 use crate::HubError;
 
 /// Letters and digits that cannot be misread for one another when read aloud or copied from a
@@ -24,12 +25,12 @@ const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 const CODE_LENGTH: usize = 12;
 const CODE_GROUP: usize = 4;
 
-/// An enrolled, unrevoked device, as established from its bearer token.
+/// An enrolled, unrevoked device, as established from its bearer token. Its keys are looked up
+/// when they are needed (`keys.rs`): which one may sign depends on the outcome.
 #[derive(Debug, Clone)]
 pub(crate) struct Device {
     pub(crate) id: String,
     pub(crate) consultant_id: String,
-    pub(crate) public_key: VerifyingKey,
 }
 
 /// Upper-cases and drops separators, so "k7qh 2m9d-xr4p" is the code "K7QH2M9DXR4P". Returns
@@ -110,30 +111,30 @@ impl Hub {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![device_id, consultant_id, device_name, request.public_key, key_id, token_sha256(&device_token), now],
             )?;
+            insert_device_key(transaction, &device_id, &request.public_key, &key_id, &now)?;
             Ok(Consultant { id: consultant_id, display_name })
         })?;
-        Ok(EnrolResponse { device_id, device_token, key_id, consultant })
+        Ok(EnrolResponse { device_id, device_token, key_id, consultant, hub_key: Some(self.hub_key()) })
     }
 
     /// The device a bearer token belongs to, if it is enrolled and not revoked.
     pub(crate) fn authenticate(&self, token: &str) -> Result<Device, HubError> {
         // Looking the token up by its hash is safe against timing: an attacker learns at most
         // about a SHA-256 prefix, which says nothing about any token.
-        let row: Option<(String, String, String)> = self
+        let row: Option<(String, String)> = self
             .lock()
             .query_row(
-                "SELECT id, consultant_id, public_key FROM devices WHERE token_sha256 = ?1 AND revoked_at IS NULL",
+                "SELECT id, consultant_id FROM devices WHERE token_sha256 = ?1 AND revoked_at IS NULL",
                 [token_sha256(token)],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?;
-        let (id, consultant_id, public_key) = row.ok_or(HubError::Unauthorized)?;
-        let public_key = decode_public_key(&public_key)
-            .map_err(|_| HubError::Corrupt(format!("device {id} has an unreadable public key")))?;
-        Ok(Device { id, consultant_id, public_key })
+        let (id, consultant_id) = row.ok_or(HubError::Unauthorized)?;
+        Ok(Device { id, consultant_id })
     }
 
-    /// Revokes a device: its token stops working at once. Revoking twice is not an error.
+    /// Revokes a device: its token stops working at once, and no outcome its keys sign from now
+    /// on verifies, whoever presents it (`keys.rs`). Revoking twice is not an error.
     pub fn revoke_device(&self, device_id: &str) -> Result<(), HubError> {
         self.write(|transaction| {
             let changed = transaction.execute(

@@ -27,8 +27,13 @@ pub enum HubError {
     ReferralChanged { referral_id: String, current_version: u64 },
     #[error("outcome id {0} was already used for a different outcome; nothing was recorded")]
     OutcomeIdReused(String),
-    #[error("the outcome's signature was refused: {0}")]
+    #[error("the signature was refused: {0}")]
     BadSignature(String),
+    #[error(
+        "the outcome was signed with key {key_id} after the device replaced it ({retired_at}); \
+         nothing was recorded: sign it again with the device's current key"
+    )]
+    KeyRetired { key_id: String, retired_at: String },
     #[error("the outcome is not well-formed: {0}")]
     InvalidOutcome(#[from] OutcomeProblem),
     #[error("database error: {0}")]
@@ -58,6 +63,7 @@ impl HubError {
             HubError::ReferralChanged { .. } => ErrorCode::ReferralChanged,
             HubError::OutcomeIdReused(_) => ErrorCode::OutcomeIdReused,
             HubError::BadSignature(_) => ErrorCode::BadSignature,
+            HubError::KeyRetired { .. } => ErrorCode::KeyRetired,
             HubError::InvalidOutcome(_) => ErrorCode::InvalidOutcome,
             HubError::Database(_) | HubError::Io(_) | HubError::Corrupt(_) => ErrorCode::Internal,
         }

@@ -22,9 +22,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use dermdesk_protocol::canonical::parse_exact;
 use dermdesk_protocol::{
-    ApiError, Consultant, EnrolRequest, EnrolResponse, ErrorCode, FeedPage, OutcomeReceipt, Referral,
-    SignedOutcome, MAX_PHOTO_BYTES,
+    ApiError, Consultant, EnrolRequest, EnrolResponse, ErrorCode, FeedPage, KeyRotationRequest,
+    KeyRotationResponse, OutcomeReceipt, PublicKeyInfo, Referral, SignedOutcome, MAX_PHOTO_BYTES,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -85,10 +86,12 @@ pub fn app(hub: Hub, config: ServerConfig) -> Router {
     let faulty = faults.as_ref();
     let state = AppState { hub, admin_token_sha256, faults: faults.clone() };
 
-    // Health and enrolment never get faults: a test harness must always be able to start.
+    // Health, enrolment and keys never get faults: a test harness must always be able to start.
     let mut router = Router::new()
         .route("/v1/health", get(health))
         .route("/v1/enrol", post(enrol))
+        .route("/v1/hub-key", get(hub_key))
+        .route("/v1/device/keys", post(rotate_device_key))
         .route("/v1/feed", guard(get(feed), faulty, FaultRoute::Feed))
         .route("/v1/photos/{content_id}", guard(get(photo), faulty, FaultRoute::Photos))
         .route("/v1/outcomes", guard(post(submit_outcome), faulty, FaultRoute::Outcomes));
@@ -165,7 +168,9 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::AlreadyDecided
         | ErrorCode::ReferralChanged
         | ErrorCode::OutcomeIdReused => StatusCode::CONFLICT,
-        ErrorCode::BadSignature | ErrorCode::InvalidOutcome => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::BadSignature | ErrorCode::InvalidOutcome | ErrorCode::KeyRetired => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -337,6 +342,20 @@ async fn enrol(
     Ok(Json(blocking(move || hub.enrol(&request)).await?))
 }
 
+/// The hub's public receipt key. No authentication: anyone checking a receipt needs it.
+async fn hub_key(State(state): State<AppState>) -> Json<PublicKeyInfo> {
+    Json(state.hub.hub_key())
+}
+
+async fn rotate_device_key(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    ApiJson(request): ApiJson<KeyRotationRequest>,
+) -> Result<Json<KeyRotationResponse>, AppError> {
+    let hub = state.hub;
+    Ok(Json(blocking(move || hub.rotate_device_key(&device, &request)).await?))
+}
+
 #[derive(Debug, Deserialize)]
 struct FeedQuery {
     cursor: Option<String>,
@@ -421,8 +440,12 @@ async fn photo(
 async fn submit_outcome(
     State(state): State<AppState>,
     Authenticated(device): Authenticated,
-    ApiJson(signed): ApiJson<SignedOutcome>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<OutcomeReceipt>, AppError> {
+    // Read exactly: the signature is checked over what was parsed, so nothing parsing drops or
+    // fills in (an unknown member, a missing optional one) may differ from what was sent.
+    let signed: SignedOutcome = parse_exact(&body)
+        .map_err(|error| AppError::Malformed(format!("the body is not a signed outcome: {error}")))?;
     let hub = state.hub;
     Ok(Json(blocking(move || hub.submit_outcome(&device, &signed)).await?))
 }

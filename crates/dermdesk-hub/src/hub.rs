@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use dermdesk_protocol::{is_content_id, Consultant, PhotoMeta, Referral, RemovalReason};
+use dermdesk_protocol::{is_content_id, Consultant, PhotoMeta, PublicKeyInfo, Referral, RemovalReason};
+use ed25519_dalek::SigningKey;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::feed::{append_change, FeedEntry};
+use crate::keys::load_or_create_hub_key;
 use crate::{db, HubError};
 
 /// The hub. Cheap to clone: clones share one database connection and photo directory.
@@ -26,6 +28,8 @@ struct Inner {
     // checks and the insert race-free without retry loops. A reference hub never needs more.
     connection: Mutex<Connection>,
     photo_dir: PathBuf,
+    /// The hub's own key, which signs receipts (`keys.rs`); loaded once at open.
+    receipt_key: SigningKey,
 }
 
 impl std::fmt::Debug for Hub {
@@ -74,10 +78,24 @@ impl Hub {
     /// its photo directory, creating both if needed.
     pub fn open(db_path: Option<&Path>, photo_dir: &Path) -> Result<Hub, HubError> {
         std::fs::create_dir_all(photo_dir)?;
-        let connection = db::open(db_path)?;
+        let mut connection = db::open(db_path)?;
+        let receipt_key = load_or_create_hub_key(&mut connection)?;
         Ok(Hub {
-            inner: Arc::new(Inner { connection: Mutex::new(connection), photo_dir: photo_dir.to_path_buf() }),
+            inner: Arc::new(Inner {
+                connection: Mutex::new(connection),
+                photo_dir: photo_dir.to_path_buf(),
+                receipt_key,
+            }),
         })
+    }
+
+    /// The hub's public key, which signs every receipt (`GET /v1/hub-key`).
+    pub fn hub_key(&self) -> PublicKeyInfo {
+        PublicKeyInfo::of(&self.inner.receipt_key.verifying_key())
+    }
+
+    pub(crate) fn receipt_key(&self) -> &SigningKey {
+        &self.inner.receipt_key
     }
 
     pub(crate) fn photo_dir(&self) -> &Path {

@@ -6,7 +6,8 @@
 //! `dermdesk-hub serve --demo` runs it alone. It depends on the protocol and the synthetic
 //! data crate, never on the app's core, so the two sides can only agree through the protocol.
 //!
-//! Code map: `hub.rs` (state, referral changes), `enrolment.rs`, `feed.rs`, `photos.rs`,
+//! Code map: `hub.rs` (state, referral changes), `enrolment.rs`, `keys.rs` (the hub's receipt
+//! key, device key rotation, which key may sign what when), `feed.rs`, `photos.rs`,
 //! `outcomes.rs` (the device-facing operations), `demo.rs` (seeding), `db.rs` (schema),
 //! `http.rs` (routes, `AppError`), `faults.rs` (fault injection for testing clients). Only
 //! `http.rs` and `faults.rs` know about HTTP; only `db.rs`, `photos.rs` and the operations' SQL
@@ -20,6 +21,7 @@ mod faults;
 mod feed;
 mod http;
 mod hub;
+mod keys;
 mod outcomes;
 mod photos;
 

@@ -89,6 +89,9 @@ enum AdminAction {
     Reassign { referral_id: String, consultant_id: String },
     /// Revoke a device: its token stops working at once.
     RevokeDevice { device_id: String },
+    /// Print the hub's public receipt key as JSON (`{"key_id": .., "public_key": ..}`), for
+    /// verifying receipts (docs/VERIFY.md).
+    HubKey,
 }
 
 fn main() -> ExitCode {
@@ -247,6 +250,10 @@ fn run_admin(args: AdminArgs) -> Result<(), String> {
             done(hub.reassign_referral(&referral_id, &consultant_id))
         }
         AdminAction::RevokeDevice { device_id } => done(hub.revoke_device(&device_id)),
+        AdminAction::HubKey => {
+            println!("{}", serde_json::to_string(&hub.hub_key()).map_err(|error| error.to_string())?);
+            Ok(())
+        }
     }
 }
 

@@ -4,13 +4,14 @@
 //! always gets its original receipt back, whatever happened to the referral since.
 
 use chrono::{DateTime, Utc};
-use dermdesk_protocol::signature::{payload_sha256, verify_outcome, SignatureError};
+use dermdesk_protocol::signature::{payload_sha256, sign_receipt};
 use dermdesk_protocol::{OutcomePayload, OutcomeReceipt, SignedOutcome};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::enrolment::Device;
 use crate::hub::{parse_timestamp, referral_state, set_status, timestamp, Hub, ReferralStatus};
+use crate::keys::check_outcome_signature;
 use crate::HubError;
 
 /// An outcome as the hub recorded it.
@@ -25,11 +26,16 @@ pub struct StoredOutcome {
     /// Lower-case hex SHA-256 of the canonical payload.
     pub payload_sha256: String,
     pub received_at: DateTime<Utc>,
+    /// The hub's signature on the receipt it gave (None for an outcome recorded before receipts
+    /// were signed and not sent again since).
+    #[serde(default)]
+    pub receipt_jws: Option<String>,
 }
 
 impl Hub {
-    /// Checks and records an outcome sent by `device`. A repeat of an outcome already recorded
-    /// returns the original receipt with `first_receipt: false` and records nothing.
+    /// Checks and records an outcome sent by `device` and returns the hub's signed receipt. A
+    /// repeat of an outcome already recorded returns the original receipt (the same signature)
+    /// with `first_receipt: false` and records nothing.
     pub(crate) fn submit_outcome(
         &self,
         device: &Device,
@@ -47,17 +53,10 @@ impl Hub {
             payload_sha256(payload).map_err(|error| HubError::BadRequest(error.to_string()))?;
 
         self.write(|transaction| {
-            if let Some(receipt) = repeated_receipt(transaction, &payload.outcome_id, &payload_hash)? {
+            if let Some(receipt) = self.repeated_receipt(transaction, &payload.outcome_id, &payload_hash)? {
                 return Ok(receipt);
             }
-            verify_outcome(signed, &device.public_key).map_err(|error| {
-                HubError::BadSignature(match error {
-                    SignatureError::KeyMismatch => {
-                        "the JWS key id is not the key this device enrolled".to_string()
-                    }
-                    other => other.to_string(),
-                })
-            })?;
+            check_outcome_signature(transaction, signed)?;
             payload.outcome.check()?;
 
             let referral_id = &payload.referral_id;
@@ -81,12 +80,12 @@ impl Hub {
                 });
             }
 
-            let received_at = Utc::now();
+            let receipt = self.signed_receipt(&payload.outcome_id, referral_id, &payload_hash, Utc::now())?;
             let payload_json = serde_json::to_string(payload)
                 .map_err(|error| HubError::Corrupt(format!("outcome does not serialise: {error}")))?;
             transaction.execute(
-                "INSERT INTO outcomes (outcome_id, referral_id, device_id, payload_json, jws, payload_sha256, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO outcomes (outcome_id, referral_id, device_id, payload_json, jws, payload_sha256, received_at, receipt_jws)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     payload.outcome_id,
                     referral_id,
@@ -94,17 +93,81 @@ impl Hub {
                     payload_json,
                     signed.jws,
                     payload_hash,
-                    timestamp(received_at)
+                    timestamp(receipt.received_at),
+                    receipt.receipt_jws,
                 ],
             )?;
             set_status(transaction, referral_id, ReferralStatus::Decided)?;
-            Ok(OutcomeReceipt {
-                outcome_id: payload.outcome_id.clone(),
-                payload_sha256: payload_hash.clone(),
-                received_at,
-                first_receipt: true,
-            })
+            Ok(receipt)
         })
+    }
+
+    /// A first receipt, signed with the hub's key.
+    fn signed_receipt(
+        &self,
+        outcome_id: &str,
+        referral_id: &str,
+        payload_hash: &str,
+        received_at: DateTime<Utc>,
+    ) -> Result<OutcomeReceipt, HubError> {
+        let mut receipt = OutcomeReceipt {
+            outcome_id: outcome_id.to_owned(),
+            referral_id: referral_id.to_owned(),
+            payload_sha256: payload_hash.to_owned(),
+            received_at,
+            hub_key_id: self.hub_key().key_id,
+            first_receipt: true,
+            receipt_jws: String::new(),
+        };
+        receipt.receipt_jws = sign_receipt(&receipt.signed_payload(), self.receipt_key())
+            .map_err(|error| HubError::Corrupt(format!("the receipt could not be signed: {error}")))?;
+        Ok(receipt)
+    }
+
+    /// The original receipt if `outcome_id` was already recorded for the same payload; an error
+    /// if it was recorded for a different one; None if it is new. An outcome recorded before
+    /// receipts were signed gets its signature now, kept for every later repeat.
+    fn repeated_receipt(
+        &self,
+        connection: &Connection,
+        outcome_id: &str,
+        payload_hash: &str,
+    ) -> Result<Option<OutcomeReceipt>, HubError> {
+        let stored: Option<(String, String, String, Option<String>)> = connection
+            .query_row(
+                "SELECT payload_sha256, received_at, referral_id, receipt_jws FROM outcomes WHERE outcome_id = ?1",
+                [outcome_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .optional()?;
+        let Some((stored_hash, received_at, referral_id, receipt_jws)) = stored else {
+            return Ok(None);
+        };
+        if stored_hash != payload_hash {
+            return Err(HubError::OutcomeIdReused(outcome_id.to_string()));
+        }
+        let received_at = parse_timestamp(&received_at)?;
+        let receipt = match receipt_jws {
+            // The hub has one key for life, so the stored signature is by today's key.
+            Some(receipt_jws) => OutcomeReceipt {
+                outcome_id: outcome_id.to_string(),
+                referral_id,
+                payload_sha256: stored_hash,
+                received_at,
+                hub_key_id: self.hub_key().key_id,
+                first_receipt: true,
+                receipt_jws,
+            },
+            None => {
+                let receipt = self.signed_receipt(outcome_id, &referral_id, &stored_hash, received_at)?;
+                connection.execute(
+                    "UPDATE outcomes SET receipt_jws = ?2 WHERE outcome_id = ?1",
+                    params![outcome_id, receipt.receipt_jws],
+                )?;
+                receipt
+            }
+        };
+        Ok(Some(OutcomeReceipt { first_receipt: false, ..receipt }))
     }
 
     /// Every outcome recorded for the referral (at most one, by construction).
@@ -114,7 +177,7 @@ impl Hub {
             return Err(HubError::not_found("referral", referral_id));
         }
         let mut statement = connection.prepare(
-            "SELECT outcome_id, device_id, payload_json, jws, payload_sha256, received_at
+            "SELECT outcome_id, device_id, payload_json, jws, payload_sha256, received_at, receipt_jws
                FROM outcomes WHERE referral_id = ?1 ORDER BY received_at",
         )?;
         let rows = statement
@@ -126,11 +189,12 @@ impl Hub {
                     row.get::<_, String>(3)?,
                     row.get::<_, String>(4)?,
                     row.get::<_, String>(5)?,
+                    row.get::<_, Option<String>>(6)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
-            .map(|(outcome_id, device_id, payload_json, jws, payload_sha256, received_at)| {
+            .map(|(outcome_id, device_id, payload_json, jws, payload_sha256, received_at, receipt_jws)| {
                 let payload = serde_json::from_str(&payload_json)
                     .map_err(|_| HubError::Corrupt(format!("stored outcome {outcome_id} does not parse")))?;
                 Ok(StoredOutcome {
@@ -140,38 +204,11 @@ impl Hub {
                     jws,
                     payload_sha256,
                     received_at: parse_timestamp(&received_at)?,
+                    receipt_jws,
                     outcome_id,
                 })
             })
             .collect()
-    }
-}
-
-/// The original receipt if `outcome_id` was already recorded for the same payload; an error if
-/// it was recorded for a different one; None if it is new.
-fn repeated_receipt(
-    connection: &Connection,
-    outcome_id: &str,
-    payload_hash: &str,
-) -> Result<Option<OutcomeReceipt>, HubError> {
-    let stored: Option<(String, String)> = connection
-        .query_row(
-            "SELECT payload_sha256, received_at FROM outcomes WHERE outcome_id = ?1",
-            [outcome_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
-    match stored {
-        None => Ok(None),
-        Some((stored_hash, _)) if stored_hash != payload_hash => {
-            Err(HubError::OutcomeIdReused(outcome_id.to_string()))
-        }
-        Some((stored_hash, received_at)) => Ok(Some(OutcomeReceipt {
-            outcome_id: outcome_id.to_string(),
-            payload_sha256: stored_hash,
-            received_at: parse_timestamp(&received_at)?,
-            first_receipt: false,
-        })),
     }
 }
 

@@ -6,18 +6,26 @@
 //! ECMAScript double formatting we refuse them: a value that cannot be canonicalised exactly is an
 //! error, never a silently different signature input.
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
 /// Largest integer magnitude that survives a round trip through an IEEE 754 double.
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CanonicalError {
     #[error("value cannot be represented as JSON: {0}")]
     NotJson(String),
     #[error("number {0} is not an integer within +/-2^53; send it as a string")]
     UnsafeNumber(String),
+    #[error("the JSON does not have the expected shape: {0}")]
+    Shape(String),
+    #[error(
+        "the JSON is not in its one accepted form: it has members the protocol does not define, \
+         or leaves out or writes differently members it always writes"
+    )]
+    NotExact,
 }
 
 /// The RFC 8785 canonical JSON bytes of `value`.
@@ -26,6 +34,21 @@ pub fn to_canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Ca
     let mut out = Vec::with_capacity(512);
     write_value(&value, &mut out)?;
     Ok(out)
+}
+
+/// Reads `value` as a `T` only if reading loses and adds nothing: the canonical JSON of the
+/// `T` must be the canonical JSON of `value`.
+///
+/// This is how signed JSON is read. A signature covers the canonical form of the parsed value;
+/// without this check, a member serde ignores (unknown) or fills in (a missing `Option`, a
+/// `null` for an absent optional) would let JSON that was never signed pass as signed, and a
+/// person reading the JSON would read text the signature does not cover.
+pub fn parse_exact<T: DeserializeOwned + Serialize>(value: &Value) -> Result<T, CanonicalError> {
+    let parsed = T::deserialize(value).map_err(|error| CanonicalError::Shape(error.to_string()))?;
+    if to_canonical_json(&parsed)? != to_canonical_json(value)? {
+        return Err(CanonicalError::NotExact);
+    }
+    Ok(parsed)
 }
 
 fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
@@ -112,6 +135,27 @@ mod tests {
     #[test]
     fn escapes_strings_like_ecmascript() {
         check(json!("a\"b\\c\n\u{1}\u{1f}/é"), r#""a\"b\\c\n\u0001\u001f/é""#);
+    }
+
+    #[test]
+    fn exact_parsing_refuses_whatever_parsing_would_drop_or_add() {
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        struct Signed {
+            a: Option<u32>,
+            b: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            c: Option<String>,
+        }
+        let exact = |value: Value| parse_exact::<Signed>(&value);
+        // Any member order is the same value.
+        assert_eq!(exact(json!({"b": "x", "a": null})).unwrap(), Signed { a: None, b: "x".into(), c: None });
+        assert_eq!(exact(json!({"a": 1, "b": "x", "c": "y"})).unwrap().c.as_deref(), Some("y"));
+        // Unknown member (a renamed `a` included), a written member left out, a `null` for a
+        // member that is left out when empty: each would parse to the same struct.
+        assert_eq!(exact(json!({"b": "x", "`": null})), Err(CanonicalError::NotExact));
+        assert_eq!(exact(json!({"b": "x"})), Err(CanonicalError::NotExact));
+        assert_eq!(exact(json!({"a": null, "b": "x", "c": null})), Err(CanonicalError::NotExact));
+        assert!(matches!(exact(json!({"a": "1", "b": "x"})), Err(CanonicalError::Shape(_))));
     }
 
     #[test]

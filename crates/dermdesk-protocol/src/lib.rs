@@ -6,6 +6,7 @@
 //! canonical JSON cannot carry integers above 2^53 faithfully.
 
 pub mod canonical;
+pub mod export;
 pub mod signature;
 mod types;
 

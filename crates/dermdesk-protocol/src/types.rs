@@ -201,6 +201,19 @@ pub struct EnrolResponse {
     /// JWK thumbprint of the registered key; outcomes name it as `kid`.
     pub key_id: String,
     pub consultant: Consultant,
+    /// The hub's own public key, which signs every receipt (also `GET /v1/hub-key`). Absent
+    /// only from hubs older than receipts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_key: Option<PublicKeyInfo>,
+}
+
+/// A published Ed25519 public key: its RFC 7638 thumbprint and the raw key, base64url.
+/// `signature::PublicKeyInfo::decode` checks that the two agree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKeyInfo {
+    pub key_id: String,
+    /// The raw 32-byte Ed25519 public key, base64url without padding.
+    pub public_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -401,14 +414,106 @@ pub struct SignedOutcome {
 }
 
 /// The hub's answer to an accepted outcome (first time or a repeat of the same outcome id).
+///
+/// `receipt_jws` is the hub's signature over the receipt's other fields (all but
+/// `first_receipt`: see [`ReceiptPayload`]), so the receipt proves delivery to anyone holding
+/// the hub's public key. A repeat returns the original receipt, signature included.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeReceipt {
     pub outcome_id: String,
+    /// Empty only in receipts from hubs older than signed receipts.
+    #[serde(default)]
+    pub referral_id: String,
     /// Lower-case hex SHA-256 of the canonical payload the hub verified.
     pub payload_sha256: String,
     pub received_at: DateTime<Utc>,
+    /// Id (RFC 7638 thumbprint) of the hub key that signed `receipt_jws`.
+    #[serde(default)]
+    pub hub_key_id: String,
     /// False when this outcome id had already been received: nothing new was recorded.
     pub first_receipt: bool,
+    /// Detached compact JWS (EdDSA, typ `dermdesk-receipt+jws`, kid `hub_key_id`) over the RFC
+    /// 8785 canonical JSON of [`OutcomeReceipt::signed_payload`]. Empty from older hubs.
+    #[serde(default)]
+    pub receipt_jws: String,
+}
+
+impl OutcomeReceipt {
+    /// What the hub signed: every field but `first_receipt` and the signature itself.
+    pub fn signed_payload(&self) -> ReceiptPayload {
+        ReceiptPayload {
+            outcome_id: self.outcome_id.clone(),
+            payload_sha256: self.payload_sha256.clone(),
+            received_at: self.received_at,
+            referral_id: self.referral_id.clone(),
+            hub_key_id: self.hub_key_id.clone(),
+        }
+    }
+}
+
+/// What a receipt's signature covers: which outcome (by id and by the hash of its canonical
+/// payload), for which referral, when the hub received it, and which hub key signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptPayload {
+    pub outcome_id: String,
+    pub payload_sha256: String,
+    pub received_at: DateTime<Utc>,
+    pub referral_id: String,
+    pub hub_key_id: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key rotation: POST /v1/device/keys
+
+/// Replaces the device's signing key. `proof` shows the current key consents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotationRequest {
+    /// The new Ed25519 public key, base64url without padding (32 bytes).
+    pub new_public_key: String,
+    /// Detached compact JWS (EdDSA, typ `dermdesk-key-rotation+jws`) by the device's CURRENT
+    /// key over the canonical JSON of [`KeyRotationPayload`].
+    pub proof: String,
+}
+
+/// What a key rotation proof signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotationPayload {
+    pub device_id: String,
+    pub new_key_id: String,
+    pub new_public_key: String,
+}
+
+/// The hub's answer to a key rotation (the same again for a repeat of the same rotation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotationResponse {
+    pub device_id: String,
+    /// The device's key from now on.
+    pub key_id: String,
+    /// The key it replaced: outcomes it signed before `rotated_at` still verify; outcomes it
+    /// signs after are refused (`key_retired`).
+    pub retired_key_id: String,
+    pub rotated_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export: a signed outcome as a standalone file (docs/VERIFY.md)
+
+/// `format` of a [`SignedOutcomeExport`].
+pub const EXPORT_FORMAT: &str = "dermdesk-signed-outcome/1";
+
+/// A signed outcome as a file the GP practice can keep and verify without Derm Desk: the payload,
+/// the consultant's detached JWS, the consultant's public key and, once delivered, the hub's
+/// signed receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedOutcomeExport {
+    /// Always [`EXPORT_FORMAT`].
+    pub format: String,
+    pub payload: OutcomePayload,
+    pub jws: String,
+    pub consultant_public_key: PublicKeyInfo,
+    /// The hub's receipt, if the outcome was delivered.
+    #[serde(default)]
+    pub receipt: Option<OutcomeReceipt>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -449,6 +554,9 @@ pub enum ErrorCode {
     BadSignature,
     /// 422: the outcome is not well-formed.
     InvalidOutcome,
+    /// 422: the outcome was signed with a key its device had already replaced (`signed_at` is
+    /// after the rotation).
+    KeyRetired,
     /// 413
     TooLarge,
     /// 429

@@ -118,9 +118,12 @@ pub async fn plant(
             };
             let receipt = OutcomeReceipt {
                 outcome_id: row.outcome_id.clone(),
+                referral_id: row.referral_id.clone(),
                 payload_sha256: "0".repeat(64),
                 received_at: Utc::now(),
+                hub_key_id: String::new(),
                 first_receipt: true,
+                receipt_jws: String::new(),
             };
             cache.mark_sent(&row.outcome_id, &receipt, Utc::now()).map_err(error)?;
             Ok(Some(format!("queued outcome {} marked sent; the hub never received it", row.outcome_id)))

@@ -7,6 +7,8 @@ mod demo;
 mod enrolment;
 mod faults;
 mod feed;
+mod keys;
+mod mutations;
 mod outcomes;
 mod photos;
 mod server;

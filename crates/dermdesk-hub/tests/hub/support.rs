@@ -62,11 +62,12 @@ impl TestHub {
     pub fn new() -> TestHub {
         let photos = tempfile::tempdir().unwrap();
         let hub = Hub::open(None, photos.path()).unwrap();
-        let router = app(
-            hub.clone(),
-            ServerConfig { admin_token: Some(ADMIN_TOKEN.into()), ..ServerConfig::default() },
-        );
-        TestHub { hub, router, _photos: photos }
+        TestHub { router: admin_router(&hub), hub, _photos: photos }
+    }
+
+    /// Around a hub opened by the test (e.g. on a database file it also opens directly).
+    pub fn with_hub(hub: Hub) -> TestHub {
+        TestHub { router: admin_router(&hub), hub, _photos: tempfile::tempdir().unwrap() }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -141,6 +142,10 @@ impl TestHub {
             key,
         }
     }
+}
+
+fn admin_router(hub: &Hub) -> Router {
+    app(hub.clone(), ServerConfig { admin_token: Some(ADMIN_TOKEN.into()), ..ServerConfig::default() })
 }
 
 /// A real server on 127.0.0.1, told to stop when dropped.
@@ -258,6 +263,16 @@ pub struct TestDevice {
 }
 
 impl TestDevice {
+    /// The same device identity with a copy of the key (for signing as it was before a rotation).
+    pub fn clone_ids(&self) -> TestDevice {
+        TestDevice {
+            device_id: self.device_id.clone(),
+            token: self.token.clone(),
+            consultant_id: self.consultant_id.clone(),
+            key: self.key.clone(),
+        }
+    }
+
     pub fn payload(&self, referral_id: &str, referral_version: u64, outcome: Outcome) -> OutcomePayload {
         OutcomePayload {
             outcome_id: uuid::Uuid::new_v4().to_string(),

@@ -1,0 +1,239 @@
+//! What makes a signed outcome provable from this device: the service's receipt key (kept at
+//! enrolment; receipts are checked against it before an outcome counts as sent), the device's
+//! own keys (every public key it has signed with, and replacing the signing key), and the
+//! export of a signed outcome as a file anyone can verify (docs/VERIFY.md).
+//!
+//! # Replacing the signing key without ever being unable to sign
+//!
+//! [`Desk::rotate_key`] takes three steps, each durable before the next:
+//!
+//! 1. The new key goes into the keychain *beside* the current one (`device-signing-key-next`),
+//!    then the cache notes the rotation as pending (`pending_key_id`).
+//! 2. The service is asked to switch, with a proof signed by the current key. It answers a
+//!    repeat of the same request as it answered the first, so the request can be sent again
+//!    whenever its answer is in doubt.
+//! 3. Once the service confirms: the cache records the new key id (one transaction, which also
+//!    clears `pending_key_id`), then the keychain's current key is replaced and the spare removed.
+//!
+//! Until step 3 the device signs with its current key, which the service accepts until it
+//! switches. After a crash or a lost answer in step 2, the rotation stays pending and the next
+//! sync finishes it before sending anything ([`Desk::finish_key_rotation`]). A crash inside step
+//! 3 leaves the cache naming the new key while the keychain's current key is the old one; the
+//! new one is still the spare, and [`Desk::open`] completes the swap before anything is signed.
+//!
+//! The one window left: the service switched (step 2 done) but the answer never arrived, and
+//! the consultant signs before the next sync finishes the rotation. That outcome is signed with
+//! the retired key after its retirement, and the service refuses it (`key_retired`): it is kept,
+//! never lost, shown with the reason, and can be signed again.
+
+use std::collections::BTreeMap;
+
+use dermdesk_protocol::export::export_signed_outcome;
+use dermdesk_protocol::signature::{encode_public_key, key_id, sign_key_rotation};
+use dermdesk_protocol::{KeyRotationResponse, PublicKeyInfo};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use rand::rngs::OsRng;
+
+use crate::client::HubClient;
+use crate::secrets::{DEVICE_SIGNING_KEY, DEVICE_SIGNING_KEY_NEXT};
+use crate::{CoreError, Desk};
+
+/// Cache meta entries kept here.
+pub(crate) const META_HUB_KEY: &str = "hub_key";
+pub(crate) const META_PUBLIC_KEYS: &str = "public_keys";
+const META_PENDING_KEY_ID: &str = "pending_key_id";
+
+fn signing_key_from(seed: &[u8]) -> Result<SigningKey, CoreError> {
+    let seed: &[u8; 32] =
+        seed.try_into().map_err(|_| CoreError::Signing("a device key in the keychain is damaged".into()))?;
+    Ok(SigningKey::from_bytes(seed))
+}
+
+impl Desk {
+    /// The service's receipt key, as kept at enrolment (or first fetched for an older enrolment).
+    pub fn hub_key(&self) -> Result<Option<PublicKeyInfo>, CoreError> {
+        self.cache()
+            .meta(META_HUB_KEY)?
+            .map(|json| {
+                serde_json::from_str(&json).map_err(|e| CoreError::Cache(format!("service key record: {e}")))
+            })
+            .transpose()
+    }
+
+    /// The key receipts are checked with. A device enrolled before receipts were signed has none
+    /// on record: it takes the one the service publishes, over the same connection its outcomes
+    /// go over, and keeps it. `None` (nothing proven, outcomes stay queued) if that fails.
+    pub(crate) async fn receipt_key(&self, client: &HubClient) -> Result<Option<VerifyingKey>, CoreError> {
+        if let Some(known) = self.hub_key()? {
+            let key = known.decode().map_err(|e| CoreError::Cache(format!("service key record: {e}")))?;
+            return Ok(Some(key));
+        }
+        let published = match client.hub_key().await {
+            Ok(published) => published,
+            Err(error) => {
+                tracing::warn!(kind = ?error.kind(), "the service's receipt key could not be fetched");
+                return Ok(None);
+            }
+        };
+        let Ok(key) = published.decode() else {
+            tracing::warn!("the service published an invalid receipt key");
+            return Ok(None);
+        };
+        let json = serde_json::to_string(&published).map_err(|e| CoreError::Cache(e.to_string()))?;
+        self.cache().set_meta(META_HUB_KEY, &json)?;
+        Ok(Some(key))
+    }
+
+    /// Every public key this device has signed with, by key id.
+    fn public_keys(&self) -> Result<BTreeMap<String, String>, CoreError> {
+        match self.cache().meta(META_PUBLIC_KEYS)? {
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| CoreError::Cache(format!("public key record: {e}")))
+            }
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// The public key with id `wanted`: from the record, or (for a device enrolled before the
+    /// record was kept) derived from the keychain's current key.
+    fn public_key(&self, wanted: &str) -> Result<VerifyingKey, CoreError> {
+        if let Some(encoded) = self.public_keys()?.get(wanted) {
+            let info = PublicKeyInfo { key_id: wanted.to_owned(), public_key: encoded.clone() };
+            return info.decode().map_err(|e| CoreError::Cache(format!("public key record: {e}")));
+        }
+        if let Some(current) = self.stored_signing_key(DEVICE_SIGNING_KEY)? {
+            if key_id(&current.verifying_key()) == wanted {
+                return Ok(current.verifying_key());
+            }
+        }
+        Err(CoreError::Signing("the public key of the key that signed it is not on record".into()))
+    }
+
+    fn stored_signing_key(&self, name: &str) -> Result<Option<SigningKey>, CoreError> {
+        self.secrets.get(name)?.map(|seed| signing_key_from(&seed)).transpose()
+    }
+
+    /// Completes step 3 of a rotation interrupted inside it (see the module documentation).
+    /// Local only: called when the desk opens.
+    pub(crate) fn finish_local_key_swap(&self) -> Result<(), CoreError> {
+        let Some(next) = self.stored_signing_key(DEVICE_SIGNING_KEY_NEXT)? else { return Ok(()) };
+        let cache = self.cache();
+        if cache.meta(META_PENDING_KEY_ID)?.is_some() {
+            return Ok(()); // not confirmed yet: the next sync asks the service
+        }
+        if cache.meta("key_id")?.as_deref() == Some(key_id(&next.verifying_key()).as_str()) {
+            self.secrets.set(DEVICE_SIGNING_KEY, next.as_bytes())?;
+            tracing::info!("device key replacement completed");
+        }
+        // Otherwise a spare never offered to the service (a crash inside step 1): nothing to keep.
+        self.secrets.delete(DEVICE_SIGNING_KEY_NEXT)
+    }
+
+    /// Replaces this device's signing key with a new one, crash-safely (see the module
+    /// documentation). Outcomes signed before keep verifying; from now on the device signs with
+    /// the new key. Calling it while a rotation is pending finishes that one.
+    pub async fn rotate_key(&self) -> Result<KeyRotationResponse, CoreError> {
+        let client = self.client()?;
+        if self.cache().meta(META_PENDING_KEY_ID)?.is_none() {
+            let next = SigningKey::generate(&mut OsRng);
+            self.secrets.set(DEVICE_SIGNING_KEY_NEXT, next.as_bytes())?;
+            self.cache().set_meta(META_PENDING_KEY_ID, &key_id(&next.verifying_key()))?;
+        }
+        self.complete_key_rotation(&client).await
+    }
+
+    /// Finishes a pending rotation, if any, before the outbox is sent (so nothing is signed or
+    /// sent with a key the service has retired for longer than need be). Failures are logged and
+    /// the rotation stays pending: it never stops a sync.
+    pub(crate) async fn finish_key_rotation(&self, client: &HubClient) {
+        match self.cache().meta(META_PENDING_KEY_ID) {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(kind = ?error.kind(), "could not read the key rotation state");
+                return;
+            }
+        }
+        if let Err(error) = self.complete_key_rotation(client).await {
+            tracing::warn!(kind = ?error.kind(), "device key replacement not finished yet");
+        }
+    }
+
+    async fn complete_key_rotation(&self, client: &HubClient) -> Result<KeyRotationResponse, CoreError> {
+        let enrolment = self.enrolment()?.ok_or(CoreError::NotEnrolled)?;
+        let pending = self
+            .cache()
+            .meta(META_PENDING_KEY_ID)?
+            .ok_or_else(|| CoreError::Signing("no key replacement is pending".into()))?;
+        let next = match self.stored_signing_key(DEVICE_SIGNING_KEY_NEXT)? {
+            Some(next) if key_id(&next.verifying_key()) == pending => next,
+            _ => {
+                // The spare is gone from the keychain (removed by hand?). Without it the rotation
+                // cannot be completed, so the device stays with its current key. Had the service
+                // already switched, it will refuse what that key signs from then on (key_retired),
+                // and the device has to be enrolled again.
+                self.abandon_key_rotation()?;
+                return Err(CoreError::Signing(
+                    "the new key was lost from the keychain before the replacement was confirmed; \
+                     this device keeps its current key"
+                        .into(),
+                ));
+            }
+        };
+        let current = self
+            .stored_signing_key(DEVICE_SIGNING_KEY)?
+            .filter(|current| key_id(&current.verifying_key()) == enrolment.key_id)
+            .ok_or_else(|| {
+                CoreError::Signing("the keychain holds a different key than the one enrolled".into())
+            })?;
+        let request = sign_key_rotation(&enrolment.device_id, &next.verifying_key(), &current)
+            .map_err(|e| CoreError::Signing(e.to_string()))?;
+        let response = match client.rotate_key(&request).await {
+            Ok(response) => response,
+            Err(error @ CoreError::Hub { .. }) => {
+                // Refused, not lost: the service keeps the current key, and so does the device.
+                self.abandon_key_rotation()?;
+                return Err(error);
+            }
+            // Unreachable, busy, or an answer cut short: the service may have switched. Kept
+            // pending; the same request goes again at the next sync.
+            Err(error) => return Err(error),
+        };
+        if response.key_id != pending || response.device_id != enrolment.device_id {
+            return Err(CoreError::Protocol("the service confirmed a different key".into()));
+        }
+        let mut public_keys = self.public_keys()?;
+        public_keys.insert(enrolment.key_id.clone(), encode_public_key(&current.verifying_key()));
+        public_keys.insert(pending.clone(), encode_public_key(&next.verifying_key()));
+        let public_keys = serde_json::to_string(&public_keys).map_err(|e| CoreError::Cache(e.to_string()))?;
+        self.cache()
+            .update_meta(&[("key_id", &pending), (META_PUBLIC_KEYS, &public_keys)], &[META_PENDING_KEY_ID])?;
+        self.secrets.set(DEVICE_SIGNING_KEY, next.as_bytes())?;
+        self.secrets.delete(DEVICE_SIGNING_KEY_NEXT)?;
+        tracing::info!("device key replaced");
+        Ok(response)
+    }
+
+    fn abandon_key_rotation(&self) -> Result<(), CoreError> {
+        self.cache().update_meta(&[], &[META_PENDING_KEY_ID])?;
+        self.secrets.delete(DEVICE_SIGNING_KEY_NEXT)
+    }
+
+    /// The newest signed outcome for a referral as a standalone file (JSON, format
+    /// `dermdesk-signed-outcome/1`) the GP practice can verify without Derm Desk: the payload, the
+    /// consultant's signature and public key and, once delivered, the service's signed receipt.
+    /// Checked before it is returned: a file that would not verify is never produced.
+    pub fn export_outcome(&self, referral_id: &str) -> Result<String, CoreError> {
+        let row = self
+            .cache()
+            .latest_outcome(referral_id)?
+            .ok_or_else(|| CoreError::NoSignedOutcome(referral_id.to_owned()))?;
+        let public_key = self.public_key(&row.signed.payload.key_id)?;
+        // Only a receipt whose signature was verified is proof; an unsigned one (from a service
+        // older than signed receipts) is left out rather than offered as proof.
+        let receipt = row.receipt.filter(|_| row.receipt_verified);
+        let export = export_signed_outcome(&row.signed, &public_key, receipt.as_ref())
+            .map_err(|e| CoreError::Signing(format!("the signed outcome does not verify ({e})")))?;
+        Ok(export.to_json_pretty())
+    }
+}
