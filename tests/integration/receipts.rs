@@ -13,10 +13,12 @@ use crate::support::{TestDesk, TestHub};
 
 fn plan_outcome() -> Outcome {
     Outcome {
-        kind: OutcomeKind::GpTreatmentPlan,
+        // Allowed by every governance rule, so it can answer any synthetic referral.
+        kind: OutcomeKind::RequestMoreInformation,
         appointment_urgency: None,
         diagnosis: "Seborrhoeic keratosis".into(),
-        plan: "Benign. Reassure; no treatment needed.".into(),
+        plan: "Please send a dermoscopic photograph.".into(),
+        governance_reason: Some("Synthetic test referral: answered by request whatever its urgency.".into()),
         ..Outcome::default_extras()
     }
 }
