@@ -202,6 +202,7 @@ export class OutcomePanel {
       outcomeView.state,
       outcomeView.sent_at,
       outcomeView.problem,
+      outcomeView.receipt?.verified,
       view.can_sign_again,
       view.changes_since_signed,
     ]);
@@ -211,6 +212,15 @@ export class OutcomePanel {
     const outcome = outcomeView.outcome;
     const entries = outcomeEntries(outcome, this.#photoLabels());
     entries.push(["Signed", formatDateTime(outcomeView.signed_at)]);
+    const receipt = outcomeView.receipt;
+    if (receipt) {
+      // Proof of delivery: the service's own signature over what it received.
+      entries.push([
+        "Delivery receipt",
+        `${receipt.verified ? "Verified: signed by the service" : "Not verified"} · received ${formatDateTime(receipt.received_at)} · service key ${String(receipt.hub_key_id ?? "").slice(0, 12)}…`,
+        "summary-text receipt",
+      ]);
+    }
     if (outcomeView.referral_version != null) entries.push(["Referral version", String(outcomeView.referral_version)]);
 
     replaceChildren(

@@ -447,6 +447,17 @@ async fn a_sync_cut_off_half_way_says_offline_keeps_the_outcome_and_finishes_by_
         ),
     )
     .await;
+    let receipt = wait_for(
+        &client,
+        "the delivery receipt",
+        Duration::from_secs(30),
+        "[...document.querySelectorAll('#outcome dd.receipt')].map(d => d.textContent).join('')",
+    )
+    .await;
+    assert!(
+        receipt.as_str().unwrap().starts_with("Verified"),
+        "the receipt is the service's signature: {receipt}"
+    );
     screenshot(&client, "hub-back.png").await;
     assert!(total >= 4, "the demo has photos to sync: {total}");
 
