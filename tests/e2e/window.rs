@@ -108,6 +108,18 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(screenshot_dir().join(name), png).unwrap();
 }
 
+/// Sign & send…: the confirmation dialog opens, showing what will be signed.
+async fn open_confirmation(client: &Client) {
+    client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();
+    wait_for(
+        client,
+        "the confirmation",
+        Duration::from_secs(10),
+        "document.querySelector('#confirm-dialog')?.open",
+    )
+    .await;
+}
+
 const ROWS: &str = "document.querySelectorAll('#worklist .worklist-row')";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -196,14 +208,7 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
         .send_keys("Typical seborrhoeic keratosis on dermoscopy; discussed with the referring GP.")
         .await
         .unwrap();
-    client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();
-    wait_for(
-        &client,
-        "the confirmation",
-        Duration::from_secs(10),
-        "document.querySelector('#confirm-dialog')?.open",
-    )
-    .await;
+    open_confirmation(&client).await;
     screenshot(&client, "confirm.png").await;
     let summary = client.find(Locator::Css("#confirm-summary")).await.unwrap().text().await.unwrap();
     assert!(summary.contains("Seborrhoeic keratosis"), "the dialog shows what will be signed: {summary}");
@@ -387,14 +392,7 @@ async fn a_sync_cut_off_half_way_says_offline_keeps_the_outcome_and_finishes_by_
         .send_keys("Benign on the photographs.")
         .await
         .unwrap();
-    client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();
-    wait_for(
-        &client,
-        "the confirmation",
-        Duration::from_secs(10),
-        "document.querySelector('#confirm-dialog')?.open",
-    )
-    .await;
+    open_confirmation(&client).await;
     client.find(Locator::Css("#confirm-sign")).await.unwrap().click().await.unwrap();
     wait_for(
         &client,

@@ -814,30 +814,8 @@ mod tests {
 
     fn upsert(id: &str, photos: &[&str]) -> CacheOp {
         let referral = Referral {
-            id: id.into(),
-            version: 1,
-            patient: Patient {
-                name: "Test Patient".into(),
-                nhs_number: "9990000018".into(),
-                date_of_birth: "1970-01-01".parse().unwrap(),
-                sex: Sex::NotKnown,
-            },
-            practice: GpPractice {
-                ods_code: "Y00001".into(),
-                name: "Practice".into(),
-                nation: Nation::England,
-            },
-            referrer: Referrer { name: "Dr GP".into(), role: "GP".into() },
-            received_at: "2026-11-23T09:00:00Z".parse().unwrap(),
-            urgency: Urgency::Routine,
-            clinical: ClinicalDetails {
-                question: String::new(),
-                history: String::new(),
-                duration: String::new(),
-                medications: String::new(),
-            },
-            consent: Consent { given: true, recorded_at: None, recorded_by: None },
             photos: photos.iter().map(|id| photo(id)).collect(),
+            ..crate::plan::tests::referral(id, 1)
         };
         CacheOp::Upsert { referral: Box::new(referral), due_at: Utc::now() }
     }

@@ -263,11 +263,12 @@ fn conflict_text(code: Option<ErrorCode>, message: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use dermdesk_protocol::*;
 
-    fn referral(id: &str, version: u64) -> Referral {
+    /// A minimal synthetic referral (also used by the cache's tests).
+    pub(crate) fn referral(id: &str, version: u64) -> Referral {
         Referral {
             id: id.into(),
             version,

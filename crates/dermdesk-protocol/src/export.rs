@@ -111,7 +111,8 @@ impl SignedOutcomeExport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::{key_id, sign_outcome, sign_receipt};
+    use crate::signature::tests::receipt_for;
+    use crate::signature::{key_id, sign_outcome};
     use crate::{Outcome, OutcomeKind, OutcomePayload};
     use ed25519_dalek::SigningKey;
 
@@ -135,25 +136,11 @@ mod tests {
         sign_outcome(payload, key).unwrap()
     }
 
-    fn receipt(signed: &SignedOutcome, hub: &SigningKey) -> OutcomeReceipt {
-        let mut receipt = OutcomeReceipt {
-            outcome_id: signed.payload.outcome_id.clone(),
-            referral_id: signed.payload.referral_id.clone(),
-            payload_sha256: payload_sha256(&signed.payload).unwrap(),
-            received_at: "2026-11-23T10:00:02.5Z".parse().unwrap(),
-            hub_key_id: key_id(&hub.verifying_key()),
-            first_receipt: true,
-            receipt_jws: String::new(),
-        };
-        receipt.receipt_jws = sign_receipt(&receipt.signed_payload(), hub).unwrap();
-        receipt
-    }
-
     #[test]
     fn an_export_round_trips_through_its_file_and_verifies() {
         let (device, hub) = (SigningKey::from_bytes(&[7; 32]), SigningKey::from_bytes(&[42; 32]));
         let signed = signed(&device);
-        let receipt = receipt(&signed, &hub);
+        let receipt = receipt_for(&signed, &hub);
         let export = export_signed_outcome(&signed, &device.verifying_key(), Some(&receipt)).unwrap();
         let text = export.to_json_pretty();
         let back = SignedOutcomeExport::parse(&text).unwrap();

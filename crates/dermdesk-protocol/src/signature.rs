@@ -244,7 +244,7 @@ pub fn verify_key_rotation(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{Outcome, OutcomeKind, OutcomeReceipt};
 
@@ -304,7 +304,8 @@ mod tests {
         assert_eq!(verify_outcome(&signed, &key.verifying_key()), Err(SignatureError::Malformed));
     }
 
-    fn receipt_for(signed: &SignedOutcome, hub: &SigningKey) -> OutcomeReceipt {
+    /// The hub's signed receipt for `signed` (also used by the export tests).
+    pub(crate) fn receipt_for(signed: &SignedOutcome, hub: &SigningKey) -> OutcomeReceipt {
         let mut receipt = OutcomeReceipt {
             outcome_id: signed.payload.outcome_id.clone(),
             referral_id: signed.payload.referral_id.clone(),
