@@ -65,6 +65,15 @@ export const cancelSync = () => invoke("cancel_sync");
 /** Saves the unsigned outcome form (encrypted, in the cache); `null` discards it. */
 export const saveDraft = (referralId, draft) => invoke("save_draft", { referralId, draft });
 
+/** This device: {consultant_name, hub_url, device_id, key_id, earlier_key_ids, rotation_pending, hub_key_id} or null. */
+export const device = () => invoke("device");
+
+/** Replaces the device's signing key (needs the service); returns the new device view. */
+export const rotateKey = () => invoke("rotate_key");
+
+/** Saves the referral's signed outcome as a verifiable file; returns the file's path. */
+export const exportOutcome = (referralId) => invoke("export_outcome", { referralId });
+
 /** Tells the shell the first worklist is on screen (a screenshot tool waits for it). */
 export const uiReady = () => invoke("ui_ready");
 

@@ -4,6 +4,7 @@
 
 import * as api from "./api.js";
 import { ReferralDetail } from "./detail.js";
+import { DeviceDialog } from "./device.js";
 import { byId, isTypingTarget } from "./dom.js";
 import { OutcomePanel } from "./outcome.js";
 import { renderStatus } from "./statusbar.js";
@@ -29,6 +30,7 @@ const outcomePanel = new OutcomePanel({
   saveDraft: (referralId, draft) => api.saveDraft(referralId, draft),
   diagnoses: () => api.diagnoses(),
   advice: (referralId, diagnosisCode) => api.outcomeAdvice(referralId, diagnosisCode),
+  exportOutcome: (referralId) => api.exportOutcome(referralId),
   signed: (referralId, outcomeView) => {
     if (state.openView?.referral.id === referralId) {
       state.openView = { ...state.openView, outcome: outcomeView };
@@ -200,12 +202,22 @@ function applyStatus(status) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Keys: j/k anywhere outside a text field move the worklist cursor; + − 0 1 drive the viewer.
+// Keys: j/k anywhere outside a text field move the worklist cursor; o jumps into the outcome form;
+// Alt+1…4 pick the decision and Ctrl+Enter asks to sign (outcome.js); + − 0 1 drive the viewer.
 // The worklist and the viewer handle their own keys when they have focus.
 
 document.addEventListener("keydown", (event) => {
-  if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.defaultPrevented) return;
+  if (state.openView && outcomePanel.handleShortcut(event)) {
+    event.preventDefault();
+    return;
+  }
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
   if (isTypingTarget(event.target) || byId("confirm-dialog").open) return;
+  if (event.key === "o" && state.openView && outcomePanel.focusForm()) {
+    event.preventDefault();
+    return;
+  }
   if (event.target instanceof Element && event.target.closest("#worklist, .viewer-stage")) return;
   if (event.key === "j" || event.key === "k") {
     worklist.move(event.key === "j" ? 1 : -1);
@@ -215,6 +227,9 @@ document.addEventListener("keydown", (event) => {
   if (event.target instanceof HTMLInputElement && event.target.type === "radio") return;
   if (state.openView && detail.photoViewer.handleKey(event)) event.preventDefault();
 });
+
+const deviceDialog = new DeviceDialog();
+byId("consultant").addEventListener("click", () => deviceDialog.open());
 
 // One button: "Sync now" when idle, "Stop" while a sync runs (what arrived is kept).
 byId("sync-now").addEventListener("click", async () => {

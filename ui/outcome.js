@@ -94,7 +94,7 @@ export class OutcomePanel {
    *          signed: (referralId: string, view: object) => void}} callbacks
    *   `sign` calls the back end and rejects with a CommandError; `signed` is told the result.
    */
-  constructor({ sign, signed, saveDraft, diagnoses, advice }) {
+  constructor({ sign, signed, saveDraft, diagnoses, advice, exportOutcome }) {
     this.section = byId("outcome");
     this.dialog = byId("confirm-dialog");
     this.confirmButton = byId("confirm-sign");
@@ -102,6 +102,8 @@ export class OutcomePanel {
     this.sign = sign;
     this.signed = signed;
     this.persistDraft = saveDraft;
+    this.exportOutcome = exportOutcome;
+    this.exportedPath = new Map(); // referral id -> where its signed outcome was last saved
     this.saveTimers = new Map();
     this.fetchAdvice = advice;
     this.adviceByKind = new Map();
@@ -114,8 +116,8 @@ export class OutcomePanel {
         for (const entry of list) {
           if (entry.concept_id) this.byCode.set(entry.concept_id, entry);
           for (const name of [entry.term, ...(entry.synonyms ?? [])]) {
-          if (!this.byTerm.has(name.toLowerCase())) this.byTerm.set(name.toLowerCase(), entry);
-        }
+            if (!this.byTerm.has(name.toLowerCase())) this.byTerm.set(name.toLowerCase(), entry);
+          }
         }
         if (this.form) this.#fillDatalist();
       },
@@ -263,9 +265,76 @@ export class OutcomePanel {
             })
           : null,
         h("dl", { class: "summary-list" }, summaryRows(entries)),
+        this.#exportTools(view.referral.id),
       ),
     );
     if (hadFocus) document.getElementById("outcome-state")?.focus();
+  }
+
+  /**
+   * Keyboard shortcuts while a referral's form is on screen, wherever the focus is: Alt+1…4
+   * choose the decision, Ctrl+Enter (⌘+Enter) asks to sign, and `o` (outside a text field)
+   * jumps into the form. Returns true when the key was used.
+   */
+  handleShortcut(event) {
+    if (!this.form || this.dialog.open) return false;
+    // By key position (`code`): on a Mac, Option+1 types "¡".
+    const digit = /^Digit([1-4])$/.exec(event.code)?.[1] ?? (/^[1-4]$/.test(event.key) ? event.key : null);
+    if (event.altKey && !event.ctrlKey && !event.metaKey && digit) {
+      const input = this.form.querySelector(`#kind-${KINDS[Number(digit) - 1]}`);
+      if (!input || input.disabled) return true; // Blocked: the note beside it says why.
+      input.checked = true;
+      input.focus();
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+      return true;
+    }
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.altKey) {
+      this.#onSignRequested();
+      return true;
+    }
+    return false;
+  }
+
+  /** Puts the focus in the form: on the chosen decision, else the first one allowed. */
+  focusForm() {
+    if (!this.form) return false;
+    const target =
+      this.form.querySelector('input[name="outcome-kind"]:checked') ??
+      this.form.querySelector('input[name="outcome-kind"]:not(:disabled)') ??
+      this.form.querySelector("#diagnosis");
+    target?.focus();
+    return Boolean(target);
+  }
+
+  /** "Save a verifiable copy…": the signed outcome as a file for the GP practice (docs/VERIFY.md). */
+  #exportTools(referralId) {
+    const note = h("p", { class: "field-hint export-note", id: "export-note", attrs: { "aria-live": "polite" } });
+    const showSaved = (path) => {
+      note.textContent = `Saved: ${path}. The practice can check it with \`cargo xtask verify\` (docs/VERIFY.md).`;
+    };
+    if (this.exportedPath.has(referralId)) showSaved(this.exportedPath.get(referralId));
+    const button = h("button", {
+      type: "button",
+      class: ["button", "button-small"],
+      id: "export-outcome",
+      text: "Save a verifiable copy",
+      title: "Writes the signed outcome, your public key and the service's receipt to a file the GP practice can verify",
+      on: {
+        click: async () => {
+          button.disabled = true;
+          try {
+            const path = await this.exportOutcome(referralId);
+            this.exportedPath.set(referralId, path);
+            showSaved(path);
+          } catch (error) {
+            note.textContent = `Not saved: ${error?.message ?? error}`;
+          } finally {
+            button.disabled = false;
+          }
+        },
+      },
+    });
+    return h("div", { class: "export-tools" }, button, note);
   }
 
   /** Keeps the typing in memory now and in the encrypted cache shortly after the last key. */
@@ -322,7 +391,7 @@ export class OutcomePanel {
     const reasonError = h("p", { class: "field-error", id: "reason-error", hidden: true });
 
     this.kindNotes = new Map();
-    const radios = KINDS.map((kind) => {
+    const radios = KINDS.map((kind, index) => {
       const note = h("span", { class: "choice-note", id: `kind-note-${kind}` });
       this.kindNotes.set(kind, note);
       return h(
@@ -334,10 +403,16 @@ export class OutcomePanel {
           id: `kind-${kind}`,
           value: kind,
           checked: draft.kind === kind,
-          attrs: { "aria-describedby": `kind-note-${kind}` },
+          attrs: { "aria-describedby": `kind-note-${kind}`, "aria-keyshortcuts": `Alt+${index + 1}` },
           on: { change: () => this.#onKindChange() },
         }),
-        h("span", { class: "choice-text" }, h("span", { text: label(OUTCOME_KIND_LABELS, kind) }), note),
+        h(
+          "span",
+          { class: "choice-text" },
+          h("span", { text: label(OUTCOME_KIND_LABELS, kind) }),
+          h("kbd", { class: "choice-key", text: `Alt ${index + 1}`, attrs: { "aria-hidden": "true" } }),
+          note,
+        ),
       );
     });
 

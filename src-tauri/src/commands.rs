@@ -91,6 +91,47 @@ pub async fn outcome_advice(
     run_blocking(move || Ok(desk.outcome_advice(&referral_id, diagnosis_code.as_deref())?)).await
 }
 
+/// This device's enrolment and keys (for the device panel); `null` before enrolment.
+#[tauri::command]
+pub async fn device(state: State<'_, AppState>) -> AppResult<Option<dermdesk_core::keys::DeviceView>> {
+    let desk = state.desk()?;
+    run_blocking(move || Ok(desk.device()?)).await
+}
+
+/// Replaces this device's signing key (the service must be reachable). Returns the new device view.
+#[tauri::command]
+pub async fn rotate_key(state: State<'_, AppState>) -> AppResult<Option<dermdesk_core::keys::DeviceView>> {
+    let desk = state.desk()?;
+    desk.rotate_key().await?;
+    run_blocking(move || Ok(desk.device()?)).await
+}
+
+/// Saves the referral's signed outcome as a file the GP practice can verify; returns its path.
+#[tauri::command]
+pub async fn export_outcome<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    referral_id: String,
+) -> AppResult<String> {
+    let desk = state.desk()?;
+    let dir = export_dir(&app)?;
+    run_blocking(move || Ok(desk.export_outcome_file(&referral_id, &dir)?.display().to_string())).await
+}
+
+/// `DERMDESK_EXPORT_DIR`, else "Derm Desk exports" in the user's documents folder.
+fn export_dir<R: tauri::Runtime>(app: &tauri::AppHandle<R>) -> AppResult<std::path::PathBuf> {
+    use tauri::Manager;
+    if let Some(dir) = std::env::var_os("DERMDESK_EXPORT_DIR") {
+        return Ok(dir.into());
+    }
+    let paths = app.path();
+    let documents = paths
+        .document_dir()
+        .or_else(|_| paths.home_dir().map(|home| home.join("Documents")))
+        .map_err(|e| AppError::new("io", format!("no documents folder to export into: {e}")))?;
+    Ok(documents.join("Derm Desk exports"))
+}
+
 /// Called by the UI once the worklist is on screen; lets a headless screenshot run know.
 #[tauri::command]
 pub fn ui_ready() -> AppResult<()> {

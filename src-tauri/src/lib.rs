@@ -69,6 +69,9 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -
             commands::diagnoses,
             commands::outcome_advice,
             commands::ui_ready,
+            commands::device,
+            commands::rotate_key,
+            commands::export_outcome,
         ])
         .setup(move |app| {
             let handle = app.handle().clone();

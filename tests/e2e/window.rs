@@ -33,10 +33,6 @@ fn free_port() -> u16 {
 }
 
 impl Driver {
-    fn start() -> Driver {
-        Self::start_with_env(&[])
-    }
-
     /// `env` reaches the app, which WebKitWebDriver starts as its child.
     fn start_with_env(env: &[(&str, &str)]) -> Driver {
         let port = free_port();
@@ -122,9 +118,160 @@ async fn open_confirmation(client: &Client) {
 
 const ROWS: &str = "document.querySelectorAll('#worklist .worklist-row')";
 
+/// "Save a verifiable copy" on the open referral's signed outcome: the file lands in the export
+/// folder, named by outcome id, and its signature verifies with the key it carries.
+async fn save_a_verifiable_copy(client: &Client, exports: &std::path::Path) -> String {
+    client.execute("document.querySelector('#export-note').textContent = '';", vec![]).await.unwrap();
+    client.find(Locator::Css("#export-outcome")).await.unwrap().click().await.unwrap();
+    let note = wait_for(
+        client,
+        "the export to be saved",
+        Duration::from_secs(20),
+        "document.querySelector('#export-note')?.textContent",
+    )
+    .await;
+    let note = note.as_str().unwrap();
+    assert!(note.starts_with("Saved: "), "{note}");
+    let path = note.trim_start_matches("Saved: ").split(".json").next().unwrap().to_owned() + ".json";
+    let path = PathBuf::from(path);
+    assert_eq!(path.parent(), Some(exports), "{note}");
+    assert!(path.file_name().unwrap().to_str().unwrap().starts_with("signed-outcome-"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let export = dermdesk_protocol::SignedOutcomeExport::parse(&text).expect("an export");
+    assert!(export.verify(None).is_valid(), "the consultant's signature verifies");
+    text
+}
+
+/// What the consultant types in the keyboard-only run (counted apart from the other keys).
+const TYPED: &str = "Seborrhoeic keratosis";
+
+/// Opens the next new routine referral and signs a treatment plan using only keys sent to
+/// whatever has the focus: j to move, Enter to open, o into the form, Alt+1 for the decision,
+/// Tab, the diagnosis (its template fills the plan), Tab, `p` for provisional, Ctrl+Enter to
+/// ask to sign, Tab to the Sign button, Enter. Returns how many keys were pressed.
+async fn sign_with_the_keyboard_alone(client: &Client) -> usize {
+    const ALT: char = '\u{E00A}';
+    const CONTROL: char = '\u{E009}';
+    const RELEASE: char = '\u{E000}';
+    const ENTER: char = '\u{E007}';
+    const TAB: char = '\u{E004}';
+    // Which row to go to (the test chooses; the consultant would read the list).
+    let moves = client
+        .execute(
+            "const rows = [...document.querySelectorAll('#worklist .worklist-row')]; \
+             const from = rows.findIndex(r => r.classList.contains('is-open')); \
+             const to = rows.findIndex(r => r.classList.contains('urgency-routine') && r.classList.contains('status-new')); \
+             return [from, to, to >= 0 ? rows[to].dataset.referralId : null];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (from, to) = (moves[0].as_i64().unwrap(), moves[1].as_i64().unwrap());
+    let referral_id = moves[2].as_str().expect("a new routine referral in the demo").to_owned();
+    assert!(from >= 0 && to >= 0, "{moves}");
+    let mut keys = 0;
+    let mut press = async |text: String, counted: usize| {
+        client.active_element().await.unwrap().send_keys(&text).await.unwrap();
+        keys += counted;
+    };
+    let step = if to > from { "j" } else { "k" };
+    press(step.repeat(from.abs_diff(to) as usize), from.abs_diff(to) as usize).await;
+    press(ENTER.to_string(), 1).await;
+    wait_for(
+        client,
+        "the referral opened by keyboard",
+        Duration::from_secs(20),
+        &format!(
+            "document.querySelector('#outcome-form') && document.querySelector('.worklist-row.is-open')?.dataset.referralId === '{referral_id}'"
+        ),
+    )
+    .await;
+    press("o".into(), 1).await;
+    press(format!("{ALT}1{RELEASE}"), 1).await;
+    wait_for(
+        client,
+        "Alt+1 to choose the treatment plan",
+        Duration::from_secs(5),
+        "document.querySelector('#kind-gp_treatment_plan').checked",
+    )
+    .await;
+    press(TAB.to_string(), 1).await;
+    let focused = client.execute("return document.activeElement.id;", vec![]).await.unwrap();
+    assert_eq!(focused, json!("diagnosis"), "Tab goes from the decision to the diagnosis");
+    press(TYPED.into(), 0).await;
+    press(TAB.to_string(), 1).await;
+    press("p".into(), 1).await;
+    wait_for(
+        client,
+        "the template in the plan",
+        Duration::from_secs(5),
+        "document.querySelector('#plan').value.length > 20",
+    )
+    .await;
+    wait_for(
+        client,
+        "provisional",
+        Duration::from_secs(5),
+        "document.querySelector('#certainty').value === 'provisional'",
+    )
+    .await;
+    press(format!("{CONTROL}{ENTER}{RELEASE}"), 1).await;
+    wait_for(
+        client,
+        "Ctrl+Enter to open the confirmation",
+        Duration::from_secs(10),
+        "document.querySelector('#confirm-dialog').open",
+    )
+    .await;
+    screenshot(client, "keyboard-confirm.png").await;
+    press(TAB.to_string(), 1).await;
+    let focused = client.execute("return document.activeElement.id;", vec![]).await.unwrap();
+    assert_eq!(focused, json!("confirm-sign"), "Cancel has the focus first; Tab reaches Sign");
+    press(ENTER.to_string(), 1).await;
+    wait_for(
+        client,
+        "the keyboard-signed outcome to be sent",
+        Duration::from_secs(60),
+        "['queued', 'sent'].includes(document.querySelector('#outcome-state')?.dataset.state)",
+    )
+    .await;
+    keys
+}
+
+/// The device dialog from the consultant's name: Replace signing key shows a new key and the
+/// old one under "Earlier keys".
+async fn replace_the_signing_key(client: &Client) {
+    client.find(Locator::Css("#consultant")).await.unwrap().click().await.unwrap();
+    let before = wait_for(
+        client,
+        "the device dialog",
+        Duration::from_secs(10),
+        "document.querySelector('#device-dialog').open && document.querySelector('#device-key')?.textContent",
+    )
+    .await;
+    client.find(Locator::Css("#rotate-key")).await.unwrap().click().await.unwrap();
+    let after = wait_for(
+        client,
+        "a new signing key",
+        Duration::from_secs(30),
+        &format!(
+            "(() => {{ const k = document.querySelector('#device-key')?.textContent; return k && k !== {before} && k; }})()"
+        ),
+    )
+    .await;
+    let summary = client.find(Locator::Css("#device-summary")).await.unwrap().text().await.unwrap();
+    let old_prefix: String = before.as_str().unwrap().chars().take(16).collect();
+    assert!(summary.contains(&old_prefix), "the old key is listed as an earlier key: {summary}");
+    screenshot(client, "device.png").await;
+    client.find(Locator::Css("#device-close")).await.unwrap().click().await.unwrap();
+    assert_ne!(before, after);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
-    let driver = Driver::start();
+    let exports = std::env::temp_dir().join(format!("dermdesk-e2e-exports-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&exports);
+    let driver = Driver::start_with_env(&[("DERMDESK_EXPORT_DIR", exports.to_str().unwrap())]);
     let client = driver.open_app(&["--demo"]).await;
 
     // 1. The demo opens, enrols and syncs: the worklist shows the synthetic referrals.
@@ -235,6 +382,16 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
     )
     .await;
     assert!(row_status.as_str().unwrap().to_lowercase().contains("sent"), "{row_status}");
+    save_a_verifiable_copy(&client, &exports).await;
+
+    // 3b. The keyboard alone: from here to a second signed outcome without the mouse.
+    let keystrokes = sign_with_the_keyboard_alone(&client).await;
+    eprintln!("keyboard-only outcome: {keystrokes} keystrokes and {} typed characters", TYPED.len());
+
+    // 3c. A new signing key from the device dialog; what the old one signed still verifies.
+    replace_the_signing_key(&client).await;
+    let export = save_a_verifiable_copy(&client, &exports).await;
+    assert!(export.contains("receipt"), "the export made after delivery carries the receipt");
     client.close().await.unwrap();
 
     // 4. Quit and restart without the hub (no network): everything is there, from the cache.

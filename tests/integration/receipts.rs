@@ -69,6 +69,20 @@ async fn a_delivered_outcome_shows_a_verified_receipt_and_exports_to_a_file_anyo
     assert_eq!(checked.payload_sha256.as_deref(), Some(stored.payload_sha256.as_str()));
     hub.hub.verify_outcome_signature(&export.signed_outcome()).unwrap();
     assert!(matches!(desk.desk.export_outcome("R-NONE"), Err(dermdesk_core::CoreError::NoSignedOutcome(_))));
+
+    // As a file: named by the outcome id only, the same text, nothing else left in the folder.
+    let folder = tempfile::tempdir().unwrap();
+    let exports = folder.path().join("exports");
+    let path = desk.desk.export_outcome_file(&referral_id, &exports).unwrap();
+    let outcome_id = &stored.payload.outcome_id;
+    assert_eq!(path, exports.join(format!("signed-outcome-{outcome_id}.json")));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    assert_eq!(desk.desk.export_outcome_file(&referral_id, &exports).unwrap(), path, "again: replaced");
+    assert_eq!(std::fs::read_dir(&exports).unwrap().count(), 1, "no temporary file left");
+    assert!(matches!(
+        desk.desk.export_outcome_file("R-NONE", &exports),
+        Err(dermdesk_core::CoreError::NoSignedOutcome(_))
+    ));
 }
 
 #[tokio::test]
@@ -141,6 +155,13 @@ async fn a_new_device_key_signs_from_now_on_and_what_the_old_one_signed_still_ve
 
     let rotation = desk.desk.rotate_key().await.unwrap();
     assert_eq!(rotation.retired_key_id, old_key_id);
+    let device = desk.desk.device().unwrap().expect("enrolled");
+    assert_eq!(
+        (device.key_id.as_str(), device.earlier_key_ids.clone()),
+        (rotation.key_id.as_str(), vec![old_key_id.clone()])
+    );
+    assert!(!device.rotation_pending);
+    assert_eq!(device.hub_key_id, Some(hub.hub.hub_key().key_id));
     let enrolment = desk.desk.enrolment().unwrap().unwrap();
     assert_eq!(enrolment.key_id, rotation.key_id);
     assert_eq!(key_id(&key_in(&desk, DEVICE_SIGNING_KEY).unwrap().verifying_key()), rotation.key_id);

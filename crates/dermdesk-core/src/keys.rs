@@ -27,6 +27,8 @@
 //! never lost, shown with the reason, and can be signed again.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use dermdesk_protocol::export::export_signed_outcome;
 use dermdesk_protocol::signature::{encode_public_key, key_id, sign_key_rotation};
@@ -42,6 +44,22 @@ use crate::{CoreError, Desk};
 pub(crate) const META_HUB_KEY: &str = "hub_key";
 pub(crate) const META_PUBLIC_KEYS: &str = "public_keys";
 const META_PENDING_KEY_ID: &str = "pending_key_id";
+
+/// What the device panel shows: who this device signs for and with which key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceView {
+    pub consultant_name: String,
+    pub hub_url: String,
+    pub device_id: String,
+    /// The key outcomes are signed with now.
+    pub key_id: String,
+    /// Keys this device signed with before; outcomes they signed still verify.
+    pub earlier_key_ids: Vec<String>,
+    /// A replacement was started and the service has not confirmed it yet (the next sync asks).
+    pub rotation_pending: bool,
+    /// The key the service signs its receipts with, as kept at enrolment.
+    pub hub_key_id: Option<String>,
+}
 
 fn signing_key_from(seed: &[u8]) -> Result<SigningKey, CoreError> {
     let seed: &[u8; 32] =
@@ -217,6 +235,66 @@ impl Desk {
     fn abandon_key_rotation(&self) -> Result<(), CoreError> {
         self.cache().update_meta(&[], &[META_PENDING_KEY_ID])?;
         self.secrets.delete(DEVICE_SIGNING_KEY_NEXT)
+    }
+
+    /// This device's enrolment and keys, or `None` before enrolment.
+    pub fn device(&self) -> Result<Option<DeviceView>, CoreError> {
+        let Some(enrolment) = self.enrolment()? else { return Ok(None) };
+        let earlier_key_ids = self.public_keys()?.into_keys().filter(|id| *id != enrolment.key_id).collect();
+        // One statement per cache read: a guard held across a second `cache()` would deadlock.
+        let rotation_pending = self.cache().meta(META_PENDING_KEY_ID)?.is_some();
+        let hub_key_id = self.hub_key()?.map(|key| key.key_id);
+        Ok(Some(DeviceView {
+            consultant_name: enrolment.consultant.display_name,
+            hub_url: enrolment.hub_url,
+            device_id: enrolment.device_id,
+            key_id: enrolment.key_id,
+            earlier_key_ids,
+            rotation_pending,
+            hub_key_id,
+        }))
+    }
+
+    /// Writes [`Desk::export_outcome`] into `dir` as `signed-outcome-<outcome id>.json` and
+    /// returns its path. The name comes from the outcome id this device generated, never from
+    /// anything the service sent. Written whole or not at all: a temporary file, flushed to disk,
+    /// then renamed; an existing export of the same outcome is replaced (the content is the same
+    /// apart from a receipt that arrived since).
+    pub fn export_outcome_file(&self, referral_id: &str, dir: &Path) -> Result<PathBuf, CoreError> {
+        let json = self.export_outcome(referral_id)?;
+        let outcome_id = self
+            .cache()
+            .latest_outcome(referral_id)?
+            .ok_or_else(|| CoreError::NoSignedOutcome(referral_id.to_owned()))?
+            .outcome_id;
+        let outcome_id = uuid::Uuid::parse_str(&outcome_id)
+            .map_err(|_| CoreError::Cache("an outcome id on record is not a UUID".into()))?;
+        let io = |what: &str, error: std::io::Error| {
+            if error.kind() == std::io::ErrorKind::StorageFull {
+                CoreError::DiskFull("the exported file".into())
+            } else {
+                CoreError::Io(format!("{what} {}: {error}", dir.display()))
+            }
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io("could not create", e))?;
+        let path = dir.join(format!("signed-outcome-{}.json", outcome_id.hyphenated()));
+        let temporary = dir.join(format!(".signed-outcome-{}.json.partial", outcome_id.hyphenated()));
+        let written = (|| {
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(json.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, &path)?;
+            if let Ok(directory) = std::fs::File::open(dir) {
+                let _ = directory.sync_all(); // not supported everywhere (Windows)
+            }
+            Ok(())
+        })();
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(io("could not write the export into", error));
+        }
+        tracing::info!("signed outcome exported");
+        Ok(path)
     }
 
     /// The newest signed outcome for a referral as a standalone file (JSON, format

@@ -17,7 +17,7 @@ pub mod diagnoses;
 pub mod engine;
 mod error;
 pub mod governance;
-mod keys;
+pub mod keys;
 pub mod plan;
 pub mod secrets;
 pub mod verify;

@@ -1,0 +1,76 @@
+//! The device dialog (opened from the consultant's name in the top bar): which service this
+//! computer is enrolled with, the key it signs with, the keys it signed with before, and
+//! "Replace signing key". Replacing needs the service; if it cannot be reached the current key
+//! stays in use and a started replacement finishes at the next sync (the core decides).
+
+import * as api from "./api.js";
+import { byId, h, replaceChildren } from "./dom.js";
+import { notify } from "./toast.js";
+
+const shortKey = (keyId) => (keyId ? `${String(keyId).slice(0, 16)}…` : "—");
+
+export class DeviceDialog {
+  constructor() {
+    this.dialog = byId("device-dialog");
+    this.summary = byId("device-summary");
+    this.error = byId("device-error");
+    this.rotateButton = byId("rotate-key");
+    this.rotateButton.addEventListener("click", () => this.#rotate());
+  }
+
+  async open() {
+    this.error.hidden = true;
+    this.rotateButton.disabled = false;
+    this.rotateButton.textContent = "Replace signing key";
+    try {
+      this.#render(await api.device());
+    } catch (error) {
+      this.#render(null);
+      this.#showError(error);
+    }
+    if (!this.dialog.open) this.dialog.showModal();
+  }
+
+  #render(device) {
+    this.rotateButton.hidden = !device;
+    if (!device) {
+      replaceChildren(this.summary, h("dt", { text: "Enrolment" }), h("dd", { text: "This computer is not enrolled yet." }));
+      return;
+    }
+    const rows = [
+      ["Consultant", device.consultant_name],
+      ["Service", device.hub_url],
+      ["Device", device.device_id],
+      ["Signing key", device.key_id, "device-key"],
+      ["Earlier keys", device.earlier_key_ids.length ? device.earlier_key_ids.map(shortKey).join(", ") : "None"],
+      ["Service receipt key", shortKey(device.hub_key_id)],
+    ];
+    if (device.rotation_pending) rows.push(["Replacement", "Started; the service confirms it at the next sync"]);
+    replaceChildren(
+      this.summary,
+      rows.flatMap(([term, value, id]) => [h("dt", { text: term }), h("dd", { id, text: value })]),
+    );
+  }
+
+  async #rotate() {
+    this.rotateButton.disabled = true;
+    this.rotateButton.textContent = "Replacing…";
+    this.error.hidden = true;
+    try {
+      const device = await api.rotateKey();
+      this.#render(device);
+      notify("New signing key in use. Outcomes signed before still verify with the old key.");
+    } catch (error) {
+      this.#showError(error);
+      api.device().then((device) => this.#render(device), () => {});
+    } finally {
+      this.rotateButton.disabled = false;
+      this.rotateButton.textContent = "Replace signing key";
+    }
+  }
+
+  #showError(error) {
+    this.error.textContent = `${error?.message ?? error} The current key stays in use.`;
+    this.error.hidden = false;
+  }
+}
