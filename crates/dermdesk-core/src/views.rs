@@ -6,6 +6,7 @@ use dermdesk_protocol::{Consultant, Outcome, PhotoMeta, Referral, Urgency};
 use serde::Serialize;
 
 use crate::cache::{CachedReferral, OutboxRow};
+use crate::deadline::{self, BankHolidays};
 use crate::plan::OutboxState;
 use crate::ErrorKind;
 
@@ -32,6 +33,9 @@ pub struct WorklistRow {
     pub urgency: Urgency,
     pub received_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
+    /// How `due_at` stands now, in working days (flattened: `due_label`, `overdue`, ...).
+    #[serde(flatten)]
+    pub due: DueView,
     pub status: ReferralStatus,
     /// Why the referral is in conflict, in the consultant's words.
     pub conflict: Option<String>,
@@ -81,6 +85,9 @@ pub struct ReceiptView {
 pub struct ReferralView {
     pub referral: Referral,
     pub due_at: DateTime<Utc>,
+    /// How `due_at` stands now, in working days (flattened: `due_label`, `overdue`, ...).
+    #[serde(flatten)]
+    pub due: DueView,
     /// Set when the referral is no longer assigned to this consultant.
     pub removed_reason: Option<String>,
     pub photos: Vec<PhotoItem>,
@@ -94,6 +101,33 @@ pub struct ReferralView {
     /// The signed outcome was refused because the referral changed: review and sign again.
     pub can_sign_again: bool,
     pub draft_saved_at: Option<DateTime<Utc>>,
+}
+
+/// Where a referral stands against its due date when the view is built, in working days of
+/// its practice's nation (rules in `deadline.rs`). The UI shows these as given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DueView {
+    /// "Due today", "Due in 2 working days", "Overdue by 1 working day".
+    pub due_label: String,
+    /// The due time has passed: the row should stand out.
+    pub overdue: bool,
+    /// 0 on the due day, positive before it, negative when overdue.
+    pub working_days_left: i32,
+    /// Set when the bank holiday calendar does not cover the dates involved (only weekends
+    /// were skipped there): a warning to show beside the due date.
+    pub due_note: Option<String>,
+}
+
+/// How the cached referral's due date stands at `now`.
+pub fn due_view(cached: &CachedReferral, now: DateTime<Utc>, calendar: &BankHolidays) -> DueView {
+    let nation = cached.referral.practice.nation;
+    let status = deadline::due_status(cached.due_at, now, nation, calendar);
+    DueView {
+        due_label: status.label(),
+        overdue: status.overdue(),
+        working_days_left: status.working_days_left(),
+        due_note: deadline::coverage_note(cached.referral.received_at, cached.due_at, now, nation, calendar),
+    }
 }
 
 /// One difference between two versions of a referral, in words.
@@ -251,11 +285,14 @@ pub fn referral_status(cached: &CachedReferral, outcome: Option<&OutboxRow>) -> 
     }
 }
 
+/// One worklist row; `now` and `calendar` decide its due status.
 pub fn worklist_row(
     cached: &CachedReferral,
     outcome: Option<&OutboxRow>,
     photos_ready: usize,
     has_draft: bool,
+    now: DateTime<Utc>,
+    calendar: &BankHolidays,
 ) -> WorklistRow {
     let referral = &cached.referral;
     WorklistRow {
@@ -267,6 +304,7 @@ pub fn worklist_row(
         urgency: referral.urgency,
         received_at: referral.received_at,
         due_at: cached.due_at,
+        due: due_view(cached, now, calendar),
         status: referral_status(cached, outcome),
         conflict: conflict_reason(cached, outcome, has_draft),
         has_draft,
