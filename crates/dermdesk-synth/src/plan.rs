@@ -524,7 +524,11 @@ mod tests {
         for planned in plan(&options) {
             let referral = &planned.referral;
             assert!(referral.received_at < options.now, "{}", referral.id);
-            assert!(is_working_day(referral.received_at.date_naive()), "{}", referral.id);
+            assert!(
+                is_working_day(referral.received_at.date_naive(), referral.practice.nation),
+                "{}",
+                referral.id
+            );
             for photo in &planned.photos {
                 assert!(photo.captured_at < referral.received_at, "{}", referral.id);
             }
