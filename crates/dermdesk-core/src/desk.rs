@@ -101,6 +101,8 @@ impl Desk {
     pub fn open(config: DeskConfig, secrets: Arc<dyn SecretStore>) -> Result<Desk, CoreError> {
         std::fs::create_dir_all(&config.data_dir)?;
         restrict_to_owner(&config.data_dir)?;
+        // Before anything is created: a replacement calendar that does not parse stops here.
+        let deadlines = crate::deadline::DeadlinePolicy::for_data_dir(&config.data_dir)?;
         let path = config.data_dir.join(CACHE_FILE);
         let key = match secrets.get(CACHE_KEY)? {
             Some(key) => key,
@@ -117,7 +119,6 @@ impl Desk {
             .try_into()
             .map_err(|_| CoreError::Cache("the cache key has the wrong length".into()))?;
         let cache = Cache::open(&path, key)?;
-        let deadlines = crate::deadline::DeadlinePolicy::for_data_dir(&config.data_dir)?;
         let desk =
             Desk { cache: Mutex::new(cache), secrets, config, counters: SyncCounters::default(), deadlines };
         // A key replacement interrupted after the service confirmed it is completed before
