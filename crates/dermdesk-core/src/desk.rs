@@ -59,6 +59,8 @@ pub struct Desk {
     pub(crate) secrets: Arc<dyn SecretStore>,
     config: DeskConfig,
     counters: SyncCounters,
+    /// The service's working-day limit and the bank holiday calendar (deadline.rs).
+    deadlines: crate::deadline::DeadlinePolicy,
 }
 
 /// What the photo downloads met since this desk was opened (for the fault harness, benchmarks
@@ -99,6 +101,8 @@ impl Desk {
     pub fn open(config: DeskConfig, secrets: Arc<dyn SecretStore>) -> Result<Desk, CoreError> {
         std::fs::create_dir_all(&config.data_dir)?;
         restrict_to_owner(&config.data_dir)?;
+        // Before anything is created: a replacement calendar that does not parse stops here.
+        let deadlines = crate::deadline::DeadlinePolicy::for_data_dir(&config.data_dir)?;
         let path = config.data_dir.join(CACHE_FILE);
         let key = match secrets.get(CACHE_KEY)? {
             Some(key) => key,
@@ -115,7 +119,8 @@ impl Desk {
             .try_into()
             .map_err(|_| CoreError::Cache("the cache key has the wrong length".into()))?;
         let cache = Cache::open(&path, key)?;
-        let desk = Desk { cache: Mutex::new(cache), secrets, config, counters: SyncCounters::default() };
+        let desk =
+            Desk { cache: Mutex::new(cache), secrets, config, counters: SyncCounters::default(), deadlines };
         // A key replacement interrupted after the service confirmed it is completed before
         // anything can be signed (keys.rs).
         desk.finish_local_key_swap()?;
@@ -248,12 +253,20 @@ impl Desk {
         }
         let ready = cache.photos_ready_by_referral()?;
         let drafts = cache.referrals_with_drafts()?;
+        let now = Utc::now();
         Ok(referrals
             .iter()
             .map(|cached| {
                 let id = &cached.referral.id;
                 let ready = ready.get(id).copied().unwrap_or(0);
-                views::worklist_row(cached, latest.get(id), ready, drafts.contains(id))
+                views::worklist_row(
+                    cached,
+                    latest.get(id),
+                    ready,
+                    drafts.contains(id),
+                    now,
+                    &self.deadlines.calendar,
+                )
             })
             .collect())
     }
@@ -296,6 +309,7 @@ impl Desk {
             changes_since_signed: changes,
             can_sign_again,
             due_at: cached.due_at,
+            due: views::due_view(&cached, Utc::now(), &self.deadlines.calendar),
             removed_reason: cached.removed_reason.map(|r| crate::cache::removal_reason_str(r).to_owned()),
             conflict: views::conflict_reason(&cached, latest.as_ref(), draft.is_some()),
             outcome: latest.as_ref().map(views::outcome_view),
@@ -446,8 +460,10 @@ impl Desk {
             let has_more = page.has_more;
             summary.pages += 1;
             summary.changes += page.changes.len() as u64;
+            let deadlines = self.deadlines.clone();
             self.with_cache(move |cache| {
-                let operations = plan_feed_page(&cache.local_referrals(&referral_ids(&page))?, &page);
+                let operations =
+                    plan_feed_page(&cache.local_referrals(&referral_ids(&page))?, &page, &deadlines);
                 cache.apply(&operations, Utc::now())
             })
             .await?;

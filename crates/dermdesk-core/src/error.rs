@@ -69,6 +69,11 @@ pub enum CoreError {
     Signing(String),
     #[error("The service address is not allowed: {0}")]
     BadServiceUrl(String),
+    #[error(
+        "Due dates cannot be counted: {0}. Nothing was changed. Replace the file with a valid \
+         calendar, or remove it to use the calendar built into Derm Desk, and open Derm Desk again."
+    )]
+    Calendar(#[from] crate::deadline::CalendarError),
 }
 
 /// Stable error codes for the UI; never parse the message.
@@ -98,6 +103,7 @@ pub enum ErrorKind {
     Protocol,
     Signing,
     BadServiceUrl,
+    Calendar,
 }
 
 impl CoreError {
@@ -126,6 +132,7 @@ impl CoreError {
             CoreError::Protocol(_) => ErrorKind::Protocol,
             CoreError::Signing(_) => ErrorKind::Signing,
             CoreError::BadServiceUrl(_) => ErrorKind::BadServiceUrl,
+            CoreError::Calendar(_) => ErrorKind::Calendar,
         }
     }
 }

@@ -7,7 +7,9 @@
 //! - [`secrets`]: the OS keychain.
 //! - [`client`]: the network (the hub's HTTP API).
 //! - [`engine`]: tokio tasks that drive client + cache.
-//! - [`plan`], [`deadline`], [`views`], [`governance`], [`diagnoses`]: pure; no I/O at all.
+//! - [`plan`], [`deadline`], [`views`], [`governance`], [`diagnoses`]: pure; no I/O at all,
+//!   except that [`deadline`] reads a replacement bank holiday calendar from the data folder
+//!   when [`Desk`] opens (`DeadlinePolicy::for_data_dir`).
 
 pub mod cache;
 pub mod client;

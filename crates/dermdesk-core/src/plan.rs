@@ -65,8 +65,13 @@ pub fn referral_ids(page: &FeedPage) -> Vec<&str> {
 }
 
 /// Plans how to apply one feed page to the cache. `local` needs to hold only the cached
-/// referrals the page names ([`referral_ids`]).
-pub fn plan_feed_page(local: &[LocalReferral], page: &FeedPage) -> Vec<CacheOp> {
+/// referrals the page names ([`referral_ids`]); each referral's due date is counted in its
+/// practice's nation with the service's limit (`deadlines`).
+pub fn plan_feed_page(
+    local: &[LocalReferral],
+    page: &FeedPage,
+    deadlines: &deadline::DeadlinePolicy,
+) -> Vec<CacheOp> {
     let mut known: HashMap<&str, &LocalReferral> = local.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut operations = Vec::with_capacity(page.changes.len() + 1);
     for change in &page.changes {
@@ -76,7 +81,7 @@ pub fn plan_feed_page(local: &[LocalReferral], page: &FeedPage) -> Vec<CacheOp> 
                 if known.get(referral.id.as_str()).is_some_and(|cached| cached.version > referral.version) {
                     continue;
                 }
-                let due_at = deadline::due_at(referral.received_at, deadline::DEFAULT_LIMIT_WORKING_DAYS);
+                let due_at = deadlines.due(referral.received_at, referral.practice.nation).due_at;
                 operations.push(CacheOp::Upsert { referral: Box::new(referral.clone()), due_at });
             }
             Change::Removed { referral_id, reason } => match known.remove(referral_id.as_str()) {
@@ -308,7 +313,7 @@ pub(crate) mod tests {
     /// Renders a plan as one line per operation, so tests read like the plan itself.
     fn check(local: &[LocalReferral], changes: Vec<Change>, expected: &[&str]) {
         let page = FeedPage { changes, next_cursor: "42".into(), has_more: false };
-        let plan: Vec<String> = plan_feed_page(local, &page)
+        let plan: Vec<String> = plan_feed_page(local, &page, &deadline::DeadlinePolicy::default())
             .into_iter()
             .map(|op| match op {
                 CacheOp::Upsert { referral, due_at } => {
@@ -332,6 +337,22 @@ pub(crate) mod tests {
             ],
             // Received Monday 23 Nov: due three working days later, Thursday 26 Nov.
             &["upsert R1 v2 due 2026-11-26", "upsert R2 v1 due 2026-11-26", "cursor 42"],
+        );
+    }
+
+    #[test]
+    fn due_dates_follow_the_practice_nation() {
+        let friday = |id: &str, nation: Nation| {
+            let mut referral = referral(id, 1);
+            referral.received_at = "2026-11-27T10:00:00Z".parse().unwrap();
+            referral.practice.nation = nation;
+            Change::Upsert { referral }
+        };
+        check(
+            &[],
+            vec![friday("R-ENG", Nation::England), friday("R-SCO", Nation::Scotland)],
+            // Monday 30 November is St Andrew's Day, a bank holiday in Scotland only.
+            &["upsert R-ENG v1 due 2026-12-02", "upsert R-SCO v1 due 2026-12-03", "cursor 42"],
         );
     }
 

@@ -6,6 +6,7 @@ use dermdesk_protocol::{Consultant, Outcome, PhotoMeta, Referral, Urgency};
 use serde::Serialize;
 
 use crate::cache::{CachedReferral, OutboxRow};
+use crate::deadline::{self, BankHolidays};
 use crate::plan::OutboxState;
 use crate::ErrorKind;
 
@@ -32,6 +33,9 @@ pub struct WorklistRow {
     pub urgency: Urgency,
     pub received_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
+    /// How `due_at` stands now, in working days (flattened: `due_label`, `overdue`, ...).
+    #[serde(flatten)]
+    pub due: DueView,
     pub status: ReferralStatus,
     /// Why the referral is in conflict, in the consultant's words.
     pub conflict: Option<String>,
@@ -81,6 +85,9 @@ pub struct ReceiptView {
 pub struct ReferralView {
     pub referral: Referral,
     pub due_at: DateTime<Utc>,
+    /// How `due_at` stands now, in working days (flattened: `due_label`, `overdue`, ...).
+    #[serde(flatten)]
+    pub due: DueView,
     /// Set when the referral is no longer assigned to this consultant.
     pub removed_reason: Option<String>,
     pub photos: Vec<PhotoItem>,
@@ -94,6 +101,33 @@ pub struct ReferralView {
     /// The signed outcome was refused because the referral changed: review and sign again.
     pub can_sign_again: bool,
     pub draft_saved_at: Option<DateTime<Utc>>,
+}
+
+/// Where a referral stands against its due date when the view is built, in working days of
+/// its practice's nation (rules in `deadline.rs`). The UI shows these as given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DueView {
+    /// "Due today", "Due in 2 working days", "Overdue by 1 working day".
+    pub due_label: String,
+    /// The due time has passed: the row should stand out.
+    pub overdue: bool,
+    /// 0 on the due day, positive before it, negative when overdue.
+    pub working_days_left: i32,
+    /// Set when the bank holiday calendar does not cover the dates involved (only weekends
+    /// were skipped there): a warning to show beside the due date.
+    pub due_note: Option<String>,
+}
+
+/// How the cached referral's due date stands at `now`.
+pub fn due_view(cached: &CachedReferral, now: DateTime<Utc>, calendar: &BankHolidays) -> DueView {
+    let nation = cached.referral.practice.nation;
+    let status = deadline::due_status(cached.due_at, now, nation, calendar);
+    DueView {
+        due_label: status.label(),
+        overdue: status.overdue(),
+        working_days_left: status.working_days_left(),
+        due_note: deadline::coverage_note(cached.referral.received_at, cached.due_at, now, nation, calendar),
+    }
 }
 
 /// One difference between two versions of a referral, in words.
@@ -251,11 +285,14 @@ pub fn referral_status(cached: &CachedReferral, outcome: Option<&OutboxRow>) -> 
     }
 }
 
+/// One worklist row; `now` and `calendar` decide its due status.
 pub fn worklist_row(
     cached: &CachedReferral,
     outcome: Option<&OutboxRow>,
     photos_ready: usize,
     has_draft: bool,
+    now: DateTime<Utc>,
+    calendar: &BankHolidays,
 ) -> WorklistRow {
     let referral = &cached.referral;
     WorklistRow {
@@ -267,10 +304,113 @@ pub fn worklist_row(
         urgency: referral.urgency,
         received_at: referral.received_at,
         due_at: cached.due_at,
+        due: due_view(cached, now, calendar),
         status: referral_status(cached, outcome),
         conflict: conflict_reason(cached, outcome, has_draft),
         has_draft,
         photos_total: referral.photos.len(),
         photos_ready,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, Duration, NaiveTime, TimeZone};
+    use chrono_tz::Europe::London;
+    use dermdesk_protocol::Nation;
+    use dermdesk_synth::{build_demo_set, DemoOptions, PhotoScale, DEFAULT_REFERRALS};
+
+    use crate::deadline::{DeadlinePolicy, Division};
+
+    /// The hub's demo seed (`dermdesk_hub::demo::DEMO_SEED`; the hub is not a dependency here).
+    const HUB_DEMO_SEED: u64 = 20_261_123;
+
+    fn cached(referral: Referral, due_at: DateTime<Utc>) -> CachedReferral {
+        CachedReferral { referral, due_at, opened_at: None, removed_reason: None }
+    }
+
+    #[test]
+    fn the_due_view_says_where_a_referral_stands() {
+        let policy = DeadlinePolicy::default();
+        let mut referral = crate::plan::tests::referral("R1", 1); // Monday 23 Nov 2026, 09:00
+        referral.practice.nation = Nation::Scotland;
+        let due_at = policy.due(referral.received_at, Nation::Scotland).due_at; // Thu 26 Nov, 17:00
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        let view = |now: &str| due_view(&cached(referral.clone(), due_at), at(now), &policy.calendar);
+        let expect = |label: &str, overdue: bool, left: i32| DueView {
+            due_label: label.into(),
+            overdue,
+            working_days_left: left,
+            due_note: None,
+        };
+        assert_eq!(view("2026-11-24T10:00:00Z"), expect("Due in 2 working days", false, 2));
+        assert_eq!(view("2026-11-26T16:59:00Z"), expect("Due today", false, 0));
+        assert_eq!(view("2026-11-27T09:00:00Z"), expect("Overdue by 1 working day", true, -1));
+        // Monday 30 November is St Andrew's Day: 2 working days late on Tuesday, not 3.
+        assert_eq!(view("2026-12-01T09:00:00Z"), expect("Overdue by 2 working days", true, -2));
+        // The worklist row carries them as plain members beside `due_at`.
+        let row = worklist_row(
+            &cached(referral.clone(), due_at),
+            None,
+            0,
+            false,
+            at("2026-11-27T09:00:00Z"),
+            &policy.calendar,
+        );
+        let json = serde_json::to_value(row).unwrap();
+        assert_eq!(json["due_at"], "2026-11-26T17:00:00Z");
+        assert_eq!(
+            (&json["due_label"], &json["overdue"], &json["working_days_left"], &json["due_note"]),
+            (&"Overdue by 1 working day".into(), &true.into(), &(-1).into(), &serde_json::Value::Null)
+        );
+        assert!(view("2029-01-02T09:00:00Z").due_note.is_some(), "2029 is beyond the calendar");
+    }
+
+    /// The demo the hub seeds (dates relative to `now`) keeps a spread of due states with the
+    /// working-day calendar: every working day of 2026, morning and late afternoon, has some
+    /// referrals overdue, some due today and some due later; weekends and bank holidays have
+    /// none due today (nothing is due on a non-working day) but still overdue and later ones.
+    #[test]
+    fn the_demo_has_overdue_due_today_and_later_referrals_every_working_day() {
+        let policy = DeadlinePolicy::default();
+        let dir = tempfile::tempdir().unwrap();
+        let mut date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let mut problems = Vec::new();
+        while date.year() == 2026 {
+            for time in
+                [NaiveTime::from_hms_opt(9, 30, 0).unwrap(), NaiveTime::from_hms_opt(16, 30, 0).unwrap()]
+            {
+                let now = London.from_local_datetime(&date.and_time(time)).unwrap().with_timezone(&Utc);
+                let options = DemoOptions {
+                    seed: HUB_DEMO_SEED,
+                    referrals: DEFAULT_REFERRALS,
+                    photo_scale: PhotoScale::Small(32),
+                    now,
+                };
+                let (mut overdue, mut today, mut later) = (0, 0, 0);
+                // The earlier referrals of a returning patient (months old) are left out.
+                let recent = build_demo_set(dir.path(), &options)
+                    .unwrap()
+                    .referrals
+                    .into_iter()
+                    .filter(|referral| now - referral.received_at < Duration::days(30));
+                for referral in recent {
+                    let due_at = policy.due(referral.received_at, referral.practice.nation).due_at;
+                    let view = due_view(&cached(referral, due_at), now, &policy.calendar);
+                    match view.working_days_left {
+                        _ if view.overdue => overdue += 1,
+                        0 => today += 1,
+                        _ => later += 1,
+                    }
+                }
+                let working_day = policy.calendar.is_working_day(Division::EnglandAndWales, date);
+                if overdue == 0 || later == 0 || (working_day && today == 0) {
+                    problems.push(format!("{now}: {overdue} overdue, {today} due today, {later} later"));
+                }
+            }
+            date += Duration::days(1);
+        }
+        assert!(problems.is_empty(), "\n{}", problems.join("\n"));
     }
 }

@@ -1,9 +1,12 @@
 //! Planning a demo set: which referrals, from whom, when, and which photos each carries. Pure:
 //! no rendering and no files; `cache` turns the plan into JPEG files and `PhotoMeta`.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use dermdesk_protocol::{
-    ClinicalDetails, Consent, Patient, PhotoSource, PhotoView, Referral, Referrer, Sex, Urgency,
+    ClinicalDetails, Consent, Nation, Patient, PhotoSource, PhotoView, Referral, Referrer, Sex, Urgency,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -152,15 +155,17 @@ pub(crate) fn plan(options: &DemoOptions) -> Vec<PlannedReferral> {
             Some(earlier) => earlier.clone(),
             None => new_subject(&mut rng, slot.case, &practices, now),
         };
+        let nation = practices[subject.practice].practice.nation;
         let arrival = match slot.arrival {
             Arrival::WorkingDaysAgo(from, to) => {
                 let days = rng.gen_range(from..=to);
-                received_at(&mut rng, now, days)
+                received_at(&mut rng, now, days, nation)
             }
             Arrival::MonthsBefore { months, of } => {
                 let later = received.get(of).copied().unwrap_or(now);
-                let date = weekday_on_or_before(
+                let date = working_day_on_or_before(
                     (later - Duration::days(i64::from(months) * 30 + rng.gen_range(-6..6))).date_naive(),
+                    nation,
                 );
                 at_working_time(&mut rng, date)
             }
@@ -252,23 +257,57 @@ fn new_subject(rng: &mut ChaCha8Rng, case: &Case, practices: &[Practice], now: D
     }
 }
 
-/// Monday to Friday. Bank holidays are not modelled: the demo only needs plausible dates.
-fn is_working_day(date: NaiveDate) -> bool {
-    !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+/// The bank holiday calendar the desk counts due dates in (dermdesk-core's data file, read at
+/// build time), so "N working days ago" means here what it means there and the demo keeps
+/// referrals due today in bank holiday weeks too. The file, not the core crate: the hub uses
+/// this crate and must never depend on core.
+const BANK_HOLIDAYS: &str = include_str!("../../dermdesk-core/data/bank-holidays.json");
+
+/// The bank holidays of `nation`'s calendar (England and Wales share one). Dates beyond the
+/// file are treated as ordinary days, as the desk does.
+fn bank_holidays(nation: Nation) -> &'static BTreeSet<NaiveDate> {
+    static CALENDARS: OnceLock<BTreeMap<&'static str, BTreeSet<NaiveDate>>> = OnceLock::new();
+    static NONE: BTreeSet<NaiveDate> = BTreeSet::new();
+    let calendars = CALENDARS.get_or_init(|| {
+        let file: serde_json::Value = serde_json::from_str(BANK_HOLIDAYS).unwrap_or_default();
+        ["england-and-wales", "scotland", "northern-ireland"]
+            .into_iter()
+            .map(|division| {
+                let dates = file[division]["events"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|event| event["date"].as_str()?.parse().ok())
+                    .collect();
+                (division, dates)
+            })
+            .collect()
+    });
+    let division = match nation {
+        Nation::England | Nation::Wales => "england-and-wales",
+        Nation::Scotland => "scotland",
+        Nation::NorthernIreland => "northern-ireland",
+    };
+    calendars.get(division).unwrap_or(&NONE)
 }
 
-fn weekday_on_or_before(mut date: NaiveDate) -> NaiveDate {
-    while !is_working_day(date) {
+/// Monday to Friday and not a bank holiday in the practice's nation.
+fn is_working_day(date: NaiveDate, nation: Nation) -> bool {
+    !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) && !bank_holidays(nation).contains(&date)
+}
+
+fn working_day_on_or_before(mut date: NaiveDate, nation: Nation) -> NaiveDate {
+    while !is_working_day(date, nation) {
         date = date.pred_opt().unwrap_or(date);
     }
     date
 }
 
 /// The working day `days` working days before `now` (0: today, or the last working day).
-fn working_days_before(now: DateTime<Utc>, days: u32) -> NaiveDate {
-    let mut date = weekday_on_or_before(now.date_naive());
+fn working_days_before(now: DateTime<Utc>, days: u32, nation: Nation) -> NaiveDate {
+    let mut date = working_day_on_or_before(now.date_naive(), nation);
     for _ in 0..days {
-        date = weekday_on_or_before(date.pred_opt().unwrap_or(date));
+        date = working_day_on_or_before(date.pred_opt().unwrap_or(date), nation);
     }
     date
 }
@@ -280,9 +319,9 @@ fn at_working_time(rng: &mut ChaCha8Rng, date: NaiveDate) -> DateTime<Utc> {
     date.and_time(time).and_utc()
 }
 
-/// Arrival `days` working days before `now`, never in the future.
-fn received_at(rng: &mut ChaCha8Rng, now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
-    let arrival = at_working_time(rng, working_days_before(now, days));
+/// Arrival `days` working days (of the practice's nation) before `now`, never in the future.
+fn received_at(rng: &mut ChaCha8Rng, now: DateTime<Utc>, days: u32, nation: Nation) -> DateTime<Utc> {
+    let arrival = at_working_time(rng, working_days_before(now, days, nation));
     if arrival < now - Duration::minutes(10) {
         return arrival;
     }
@@ -294,7 +333,7 @@ fn received_at(rng: &mut ChaCha8Rng, now: DateTime<Utc>, days: u32) -> DateTime<
     {
         earlier
     } else {
-        at_working_time(rng, working_days_before(now, days + 1))
+        at_working_time(rng, working_days_before(now, days + 1, nation))
     }
 }
 
@@ -440,13 +479,19 @@ mod tests {
     }
 
     #[test]
-    fn working_days_skip_weekends() {
+    fn working_days_skip_weekends_and_the_nations_bank_holidays() {
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
         // Wednesday 11 March 2026.
         let now = options(1).now;
-        assert_eq!(working_days_before(now, 0), NaiveDate::from_ymd_opt(2026, 3, 11).unwrap());
-        assert_eq!(working_days_before(now, 3), NaiveDate::from_ymd_opt(2026, 3, 6).unwrap());
+        assert_eq!(working_days_before(now, 0, Nation::England), date(2026, 3, 11));
+        assert_eq!(working_days_before(now, 3, Nation::England), date(2026, 3, 6));
         let saturday = Utc.with_ymd_and_hms(2026, 3, 14, 9, 0, 0).unwrap();
-        assert_eq!(working_days_before(saturday, 0), NaiveDate::from_ymd_opt(2026, 3, 13).unwrap());
+        assert_eq!(working_days_before(saturday, 0, Nation::England), date(2026, 3, 13));
+        // Thursday 9 April 2026: Good Friday and Easter Monday (not in Scotland) before it.
+        let after_easter = Utc.with_ymd_and_hms(2026, 4, 9, 10, 0, 0).unwrap();
+        assert_eq!(working_days_before(after_easter, 3, Nation::Wales), date(2026, 4, 2));
+        assert_eq!(working_days_before(after_easter, 3, Nation::Scotland), date(2026, 4, 6));
+        assert!(bank_holidays(Nation::NorthernIreland).contains(&date(2026, 3, 17)));
     }
 
     #[test]
@@ -479,7 +524,11 @@ mod tests {
         for planned in plan(&options) {
             let referral = &planned.referral;
             assert!(referral.received_at < options.now, "{}", referral.id);
-            assert!(is_working_day(referral.received_at.date_naive()), "{}", referral.id);
+            assert!(
+                is_working_day(referral.received_at.date_naive(), referral.practice.nation),
+                "{}",
+                referral.id
+            );
             for photo in &planned.photos {
                 assert!(photo.captured_at < referral.received_at, "{}", referral.id);
             }

@@ -519,10 +519,9 @@ struct ReferralRow {
 
 impl ReferralRow {
     fn new(referral: &Referral) -> Result<ReferralRow> {
-        let due_at = dermdesk_core::deadline::due_at(
-            referral.received_at,
-            dermdesk_core::deadline::DEFAULT_LIMIT_WORKING_DAYS,
-        );
+        let due_at = dermdesk_core::deadline::DeadlinePolicy::default()
+            .due(referral.received_at, referral.practice.nation)
+            .due_at;
         Ok(ReferralRow {
             id: referral.id.clone(),
             version: referral.version as i64,
