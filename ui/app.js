@@ -218,13 +218,16 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     return;
   }
-  if (event.target instanceof Element && event.target.closest("#worklist, .viewer-stage")) return;
+  if (event.target instanceof Element && event.target.closest("#worklist")) return;
   if (event.key === "j" || event.key === "k") {
     worklist.move(event.key === "j" ? 1 : -1);
     event.preventDefault();
     return;
   }
   if (event.target instanceof HTMLInputElement && event.target.type === "radio") return;
+  // Arrows pan only when the photos have the focus; elsewhere they scroll as usual.
+  const inPhotos = event.target instanceof Element && event.target.closest("#photo-viewer");
+  if (!inPhotos && event.key.startsWith("Arrow")) return;
   if (state.openView && detail.photoViewer.handleKey(event)) event.preventDefault();
 });
 

@@ -16,7 +16,8 @@ import {
   formatNhsNumber,
   label,
 } from "./format.js";
-import { PhotoViewer } from "./viewer.js";
+import { PhotoWorkspace } from "./compare.js";
+import { photoResource } from "./viewer.js";
 
 /** "Close-up · left forearm · Patient link": how a photo is named everywhere. */
 export function photoLabel(meta) {
@@ -27,7 +28,10 @@ export class ReferralDetail {
   constructor() {
     this.empty = byId("detail-empty");
     this.content = byId("detail-content");
-    this.viewer = new PhotoViewer(byId("photo-viewer"));
+    this.viewer = new PhotoWorkspace(byId("photo-viewer"), {
+      onActivePaneChange: () => this.#markFilmstrip(),
+      onLayoutChange: (layout, previous) => this.#fillPanes(layout, previous),
+    });
     this.referralId = null;
     this.view = null;
     this.selectedPhotoByReferral = new Map();
@@ -68,11 +72,11 @@ export class ReferralDetail {
     this.#renderHeader(view, now);
     this.#renderNotices(view, notices);
     this.#renderClinical(referral);
-    this.#renderPhotos(view);
+    this.#renderPhotos(view, sameReferral);
     if (!sameReferral) byId("detail-side").scrollTop = 0;
   }
 
-  /** The viewer, for global keys (+ − 0 1). */
+  /** The photo workspace, for global keys (+ − 0 1 r f …). */
   get photoViewer() {
     return this.viewer;
   }
@@ -184,7 +188,7 @@ export class ReferralDetail {
     );
   }
 
-  #renderPhotos(view) {
+  #renderPhotos(view, sameReferral = true) {
     const photos = view.photos ?? [];
     const referralId = view.referral.id;
     let selectedId = this.selectedPhotoByReferral.get(referralId);
@@ -217,8 +221,8 @@ export class ReferralDetail {
               on: { click: () => this.#selectPhoto(referralId, meta.content_id) },
             },
             ready
-              ? loadedImages.get(photo.url) ??
-                  h("img", { class: "thumb-image", src: photo.url, alt: "", loading: "lazy", decoding: "async", draggable: false })
+              ? loadedImages.get(photoResource.thumb(photo.url)) ??
+                  h("img", { class: "thumb-image", src: photoResource.thumb(photo.url), alt: "", loading: "lazy", decoding: "async", draggable: false })
               : h("span", {
                   class: "thumb-placeholder",
                   // A photo that arrived damaged is never shown; say so, and that it is retried.
@@ -239,21 +243,71 @@ export class ReferralDetail {
     if (focusedContentId) filmstrip.querySelector(`[data-content-id="${CSS.escape(focusedContentId)}"]`)?.focus();
 
     const selected = photos.find((photo) => photo.meta.content_id === selectedId);
-    const caption = byId("photo-caption");
     if (!selected) {
       this.viewer.showMessage("This referral has no photos.");
-      caption.textContent = "";
+      byId("photo-caption").textContent = "";
       return;
     }
-    const meta = selected.meta;
-    caption.textContent = `${photoLabel(meta)} · taken ${formatDateTime(meta.captured_at)} · ${meta.width} × ${meta.height} px`;
-    if (selected.ready && selected.url) this.viewer.show({ url: selected.url, label: photoLabel(meta) });
-    else this.viewer.showMessage("Downloading… This photo will appear when it is on this computer.");
+    if (!sameReferral) {
+      // Another referral: start from its chosen photo in the first pane, the next ones beside it.
+      for (const pane of this.viewer.panes) pane.showMessage("");
+      this.viewer.setActive(this.viewer.panes[0]);
+    }
+    // A background refresh never replaces what the consultant put in a pane.
+    const pane = this.viewer.active;
+    if (!pane.contentId) {
+      if (selected.ready && selected.url) this.viewer.show({ url: selected.url, label: photoLabel(selected.meta), meta: selected.meta });
+      else pane.showMessage("Downloading… This photo will appear when it is on this computer.");
+    }
+    if (!sameReferral) this.#fillPanes(this.viewer.layout, null);
+    this.#markFilmstrip();
+  }
+
+  /** Every photo this referral (or an earlier one) can put in a pane, in filmstrip order. */
+  #allPhotos() {
+    return (this.view?.photos ?? []).filter((photo) => photo.ready && photo.url);
+  }
+
+  /** Going from one pane to several: fill the empty panes with the next photos. */
+  #fillPanes(layout, previous) {
+    if (!this.view || layout === previous) return;
+    const photos = this.#allPhotos();
+    const shown = new Set(this.viewer.visiblePanes.map((pane) => pane.contentId).filter(Boolean));
+    const unused = photos.filter((photo) => !shown.has(photo.meta.content_id));
+    for (const pane of this.viewer.visiblePanes) {
+      if (pane.contentId) continue;
+      const photo = unused.shift() ?? photos[0];
+      if (photo) pane.show({ url: photo.url, label: photoLabel(photo.meta), meta: photo.meta });
+    }
+    this.#markFilmstrip();
+  }
+
+  /** Filmstrip marks: the active pane's photo is selected; others show their pane number. */
+  #markFilmstrip() {
+    const panes = this.viewer.visiblePanes;
+    const activeId = this.viewer.active.contentId;
+    for (const thumb of byId("filmstrip").querySelectorAll(".thumb")) {
+      const id = thumb.dataset.contentId;
+      const inPanes = panes.map((pane, index) => (pane.contentId === id ? index + 1 : null)).filter(Boolean);
+      thumb.classList.toggle("is-selected", id === activeId);
+      thumb.setAttribute("aria-pressed", String(id === activeId));
+      thumb.dataset.panes = panes.length > 1 ? inPanes.join(" ") : "";
+    }
+    const photo = this.#allPhotos().find((candidate) => candidate.meta.content_id === activeId);
+    byId("photo-caption").textContent = photo
+      ? `${panes.length > 1 ? `Pane ${panes.indexOf(this.viewer.active) + 1}: ` : ""}${photoLabel(photo.meta)} · taken ${formatDateTime(photo.meta.captured_at)} · ${photo.meta.width} × ${photo.meta.height} px`
+      : "";
   }
 
   #selectPhoto(referralId, contentId) {
     this.selectedPhotoByReferral.set(referralId, contentId);
-    if (this.view && this.view.referral.id === referralId) this.#renderPhotos(this.view);
+    const photo = this.#allPhotos().find((candidate) => candidate.meta.content_id === contentId);
+    if (photo && this.view?.referral.id === referralId) {
+      this.viewer.show({ url: photo.url, label: photoLabel(photo.meta), meta: photo.meta });
+      this.#markFilmstrip();
+    } else if (this.view && this.view.referral.id === referralId) {
+      this.#renderPhotos(this.view);
+    }
     const button = [...byId("filmstrip").querySelectorAll(".thumb")].find((element) => element.dataset.contentId === contentId);
     button?.focus();
   }

@@ -15,6 +15,7 @@ mod bench;
 mod faults;
 mod packages;
 mod session;
+mod vendor;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -32,7 +33,8 @@ fn main() -> ExitCode {
         Some("faults") => faults::faults(&args[1..]),
         Some("verify") => verify::verify(&args[1..]),
         // Only the real-window tests (the last step of `test`), for quick iteration.
-        Some("e2e") => run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"]))
+        Some("e2e") => vendor::ensure()
+            .and_then(|()| run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"])))
             .and_then(|()| {
                 session::end_to_end(cargo().args([
                     "test",
@@ -101,6 +103,7 @@ fn demo(args: &[String]) -> Result {
         }
     }
     packages::ensure(packages::Purpose::Demo)?;
+    vendor::ensure()?;
     run(cargo().args(["build", "--bin", "dermdesk"]))?;
     let mut app = Command::new(app_binary());
     app.arg("--demo");
@@ -122,6 +125,7 @@ fn test(args: &[String]) -> Result {
     }
     let started = Instant::now();
     packages::ensure(packages::Purpose::Test)?;
+    vendor::ensure()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
     run(cargo().args(["test", "--workspace", "--exclude", "dermdesk-e2e", "--locked"]))?;
