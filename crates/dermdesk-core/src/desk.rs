@@ -59,6 +59,8 @@ pub struct Desk {
     pub(crate) secrets: Arc<dyn SecretStore>,
     config: DeskConfig,
     counters: SyncCounters,
+    /// Previews, thumbnails and tile pyramids of recently viewed photos (memory only).
+    pub(crate) photo_server: crate::photos::PhotoServer,
 }
 
 /// What the photo downloads met since this desk was opened (for the fault harness, benchmarks
@@ -115,7 +117,13 @@ impl Desk {
             .try_into()
             .map_err(|_| CoreError::Cache("the cache key has the wrong length".into()))?;
         let cache = Cache::open(&path, key)?;
-        let desk = Desk { cache: Mutex::new(cache), secrets, config, counters: SyncCounters::default() };
+        let desk = Desk {
+            cache: Mutex::new(cache),
+            secrets,
+            config,
+            counters: SyncCounters::default(),
+            photo_server: crate::photos::PhotoServer::default(),
+        };
         // A key replacement interrupted after the service confirmed it is completed before
         // anything can be signed (keys.rs).
         desk.finish_local_key_swap()?;

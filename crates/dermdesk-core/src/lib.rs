@@ -7,6 +7,8 @@
 //! - [`secrets`]: the OS keychain.
 //! - [`client`]: the network (the hub's HTTP API).
 //! - [`engine`]: tokio tasks that drive client + cache.
+//! - [`photos`]: the viewer's photo requests, answered from the cache through
+//!   `dermdesk-imaging` into memory only (never the disk).
 //! - [`plan`], [`deadline`], [`views`], [`governance`], [`diagnoses`]: pure; no I/O at all.
 
 pub mod cache;
@@ -18,6 +20,7 @@ pub mod engine;
 mod error;
 pub mod governance;
 mod keys;
+pub mod photos;
 pub mod plan;
 pub mod secrets;
 pub mod verify;
@@ -25,3 +28,4 @@ pub mod views;
 
 pub use desk::{Desk, DeskConfig};
 pub use error::{CoreError, ErrorKind};
+pub use photos::PhotoResponse;
