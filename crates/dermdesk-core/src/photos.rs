@@ -11,6 +11,7 @@
 //! opened at once cannot take 4 x 96 MB.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use dermdesk_imaging::{
@@ -125,6 +126,7 @@ impl PhotoEntry {
 #[derive(Default)]
 pub(crate) struct PhotoServer {
     entries: Mutex<Entries>,
+    pyramids_built: AtomicU64,
     decoding: Mutex<u64>,
     decode_done: Condvar,
 }
@@ -197,7 +199,27 @@ impl PhotoServer {
     }
 }
 
+/// What the photo server holds and has done since the desk was opened (for benchmarks and
+/// diagnostics; never patient data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhotoServerStats {
+    /// Pyramids built (each is one full decode).
+    pub pyramids_built: u64,
+    /// Photos with something in the memory cache, and the bytes kept for them.
+    pub photos_kept: usize,
+    pub bytes_kept: usize,
+}
+
 impl Desk {
+    pub fn photo_server_stats(&self) -> PhotoServerStats {
+        let entries = self.photo_server.lock();
+        PhotoServerStats {
+            pyramids_built: self.photo_server.pyramids_built.load(Ordering::Relaxed),
+            photos_kept: entries.by_id.len(),
+            bytes_kept: entries.by_id.values().map(|(entry, _)| entry.memory()).sum(),
+        }
+    }
+
     /// Serves one request path of the photo scheme (see [`PhotoRequest::parse`]): the original
     /// bytes, `info.json` (stored width and height, EXIF orientation and how to show it
     /// upright, the tile grid), `preview.jpg` (longest side 1500), `thumb.jpg` (320) or one
@@ -250,6 +272,7 @@ impl Desk {
                             return PhotoResponse::plain(400, "no such tile");
                         }
                         self.derived(content_id, &entry.pyramid, |bytes| {
+                            self.photo_server.pyramids_built.fetch_add(1, Ordering::Relaxed);
                             self.photo_server
                                 .within_decode_budget(budget, || Pyramid::from_photo(bytes).map(Arc::new))
                         })
@@ -358,7 +381,156 @@ fn static_media_type(media_type: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use chrono::Utc;
+    use dermdesk_protocol::{PhotoMeta, PhotoSource, PhotoView};
+    use sha2::{Digest, Sha256};
+
     use super::*;
+    use crate::plan::CacheOp;
+    use crate::secrets::MemorySecretStore;
+    use crate::DeskConfig;
+
+    /// A desk whose cache holds one referral with these photos, stored as verified.
+    fn desk_with_photos(dir: &Path, photos: &[&[u8]]) -> (Desk, Vec<String>) {
+        let config = DeskConfig { data_dir: dir.join("desk"), device_name: "test".into() };
+        let desk = Desk::open(config, Arc::new(MemorySecretStore::default())).unwrap();
+        let metas: Vec<PhotoMeta> = photos
+            .iter()
+            .map(|bytes| PhotoMeta {
+                content_id: hex::encode(Sha256::digest(bytes)),
+                size: bytes.len() as u64,
+                width: 1,
+                height: 1,
+                media_type: "image/jpeg".into(),
+                captured_at: Utc::now(),
+                view: PhotoView::Overview,
+                body_site: "left forearm".into(),
+                source: PhotoSource::GpPractice,
+            })
+            .collect();
+        let referral = dermdesk_protocol::Referral {
+            photos: metas.clone(),
+            ..crate::plan::tests::referral("R-PHOTOS", 1)
+        };
+        let mut cache = desk.cache();
+        cache
+            .apply(&[CacheOp::Upsert { referral: Box::new(referral), due_at: Utc::now() }], Utc::now())
+            .unwrap();
+        for (meta, bytes) in metas.iter().zip(photos) {
+            cache.store_verified_photo(&meta.content_id, "image/jpeg", bytes, Utc::now()).unwrap();
+        }
+        drop(cache);
+        (desk, metas.into_iter().map(|meta| meta.content_id).collect())
+    }
+
+    fn synthetic_jpeg(width: u32, height: u32, orientation: u8) -> Vec<u8> {
+        dermdesk_synth::render_photo(&dermdesk_synth::PhotoSpec {
+            seed: 5,
+            subject_seed: 6,
+            width,
+            height,
+            view: PhotoView::CloseUp,
+            source: PhotoSource::GpPractice,
+            exif_orientation: orientation,
+            skin_type: 3,
+            finding: dermdesk_synth::Finding::BenignNaevus,
+            region: dermdesk_synth::BodyRegion::Forearm,
+            body_hair: 1,
+            stage: 1,
+            quality: 90,
+        })
+    }
+
+    /// A JPEG whose frame header claims 65535x65535 pixels (the data is a 16x16 photo's).
+    fn giant_header_jpeg() -> Vec<u8> {
+        let mut bytes = synthetic_jpeg(16, 16, 1);
+        let sof = bytes.windows(2).position(|w| w == [0xff, 0xc0]).expect("baseline frame header");
+        bytes[sof + 5..sof + 9].copy_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+        bytes
+    }
+
+    #[test]
+    fn serves_geometry_previews_and_tiles_from_the_encrypted_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = synthetic_jpeg(600, 400, 6);
+        let (desk, ids) = desk_with_photos(dir.path(), &[&photo]);
+        let id = &ids[0];
+
+        let info = desk.serve_photo(&format!("/{id}/info.json"));
+        assert_eq!((info.status, info.content_type), (200, "application/json"));
+        let info: serde_json::Value = serde_json::from_slice(&info.body).unwrap();
+        assert_eq!(
+            info,
+            serde_json::json!({"width": 600, "height": 400, "orientation": 6, "rotation_degrees": 90,
+                "flip_horizontal": false, "tile_size": 254, "overlap": 1, "levels": 11, "format": "jpeg"})
+        );
+
+        let original = desk.serve_photo(&format!("/{id}"));
+        assert_eq!((original.status, original.content_type), (200, "image/jpeg"));
+        assert_eq!(original.body, photo);
+
+        for (path, size) in
+            [("preview.jpg", (600, 400)), ("thumb.jpg", (320, 213)), ("tiles/10/2_1.jpg", (93, 147))]
+        {
+            let response = desk.serve_photo(&format!("/{id}/{path}"));
+            assert_eq!((response.status, response.content_type), (200, "image/jpeg"), "{path}");
+            let image = image::load_from_memory(&response.body).unwrap();
+            assert_eq!((image.width(), image.height()), size, "{path}");
+        }
+        assert_eq!(desk.serve_photo(&format!("/{id}/tiles/10/3_0.jpg")).status, 400);
+        assert_eq!(desk.serve_photo(&format!("/{id}/tiles/11/0_0.jpg")).status, 400);
+        assert_eq!(desk.serve_photo("/not-a-photo").status, 400);
+        assert_eq!(desk.serve_photo(&format!("/{}/info.json", "ab".repeat(32))).status, 404);
+        assert_eq!(desk.serve_photo(&format!("/{}", "ab".repeat(32))).status, 404);
+        let stats = desk.photo_server_stats();
+        assert_eq!(stats.pyramids_built, 1);
+        assert!(stats.bytes_kept > 0 && stats.bytes_kept < PHOTO_MEMORY_BUDGET);
+    }
+
+    #[test]
+    fn concurrent_tile_requests_for_one_photo_share_one_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let photos = [synthetic_jpeg(1200, 900, 1), synthetic_jpeg(900, 1200, 8)];
+        let (desk, ids) = desk_with_photos(dir.path(), &[&photos[0], &photos[1]]);
+        std::thread::scope(|scope| {
+            for thread in 0..8 {
+                let (desk, id) = (&desk, &ids[thread % 2]);
+                scope.spawn(move || {
+                    for column in 0..3 {
+                        let response =
+                            desk.serve_photo(&format!("/{id}/tiles/11/{column}_{}.jpg", thread / 2));
+                        assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+                    }
+                });
+            }
+        });
+        assert_eq!(desk.photo_server_stats().pyramids_built, 2);
+    }
+
+    #[test]
+    fn hostile_photos_are_refused_with_a_reason_and_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let giant = giant_header_jpeg();
+        let mut truncated = synthetic_jpeg(800, 600, 1);
+        truncated.truncate(truncated.len() / 2);
+        let (desk, ids) = desk_with_photos(dir.path(), &[&giant, &truncated]);
+        let started = std::time::Instant::now();
+        for path in ["info.json", "preview.jpg", "thumb.jpg", "tiles/0/0_0.jpg"] {
+            let response = desk.serve_photo(&format!("/{}/{path}", ids[0]));
+            assert_eq!(response.status, 422, "{path}");
+            let text = String::from_utf8(response.body).unwrap();
+            assert!(text.contains("65535x65535") && text.contains("kept unchanged"), "{text}");
+        }
+        for path in ["preview.jpg", "thumb.jpg", "tiles/0/0_0.jpg"] {
+            let response = desk.serve_photo(&format!("/{}/{path}", ids[1]));
+            assert_eq!(response.status, 422, "{path}: {}", String::from_utf8_lossy(&response.body));
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        // The original is still there, as it was.
+        assert_eq!(desk.serve_photo(&format!("/{}", ids[0])).body, giant);
+    }
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
