@@ -101,7 +101,8 @@ mod tests {
         assert_eq!(grid.levels(), 14);
         assert_eq!(grid.level_size(13), (6000, 4000));
         assert_eq!(grid.level_size(12), (3000, 2000));
-        assert_eq!(grid.level_size(2), (2, 1));
+        assert_eq!(grid.level_size(2), (3, 2));
+        assert_eq!(grid.level_size(1), (2, 1));
         assert_eq!(grid.level_size(0), (1, 1));
         assert_eq!(grid.tiles(13), (24, 16));
         assert_eq!(grid.tiles(0), (1, 1));
