@@ -149,8 +149,8 @@ export class PhotoPane {
     if (token !== this.requestToken) return;
     this.info = info;
     const transform = ORIENTATION_TRANSFORMS[info.orientation] ?? ORIENTATION_TRANSFORMS[1];
-    const rotation = info.rotation ?? transform.rotation;
-    const flipped = info.flip ?? transform.flip;
+    const rotation = info.rotation_degrees ?? transform.rotation;
+    const flipped = info.flip_horizontal ?? transform.flip;
     const url = photo.url;
     const maxLevel = info.levels - 1;
     const tileSource = {

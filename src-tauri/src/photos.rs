@@ -1,5 +1,5 @@
-//! The `photo:` URI scheme: serves verified photos from the encrypted cache to the webview,
-//! decrypted in memory only, never cached by the webview (`no-store`).
+//! The `photo:` URI scheme: originals, geometry, previews, thumbnails and Deep Zoom tiles from
+//! the encrypted cache, decrypted in memory only, never cached by the webview (`no-store`).
 
 use std::borrow::Cow;
 
@@ -26,32 +26,29 @@ pub fn handle<R: Runtime>(
     responder: UriSchemeResponder,
 ) {
     let app = context.app_handle().clone();
-    let content_id = request.uri().path().trim_start_matches('/').to_owned();
+    let path = request.uri().path().to_owned();
     tauri::async_runtime::spawn(async move {
-        responder.respond(respond(&app, content_id).await);
+        responder.respond(respond(&app, path).await);
     });
 }
 
-async fn respond<R: Runtime>(app: &tauri::AppHandle<R>, content_id: String) -> Response<Cow<'static, [u8]>> {
-    if !dermdesk_protocol::is_content_id(&content_id) {
-        return plain(StatusCode::BAD_REQUEST, "not a photo address");
-    }
+/// Routing, decoding and tiling are the core's (`Desk::serve_photo`); this only moves bytes.
+async fn respond<R: Runtime>(app: &tauri::AppHandle<R>, path: String) -> Response<Cow<'static, [u8]>> {
     let Ok(desk) = app.state::<AppState>().desk() else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "cache not open yet");
     };
-    let photo = tauri::async_runtime::spawn_blocking(move || desk.photo(&content_id)).await;
-    match photo {
-        Ok(Ok(Some((media_type, bytes)))) => Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, media_type)
-            .header(header::CACHE_CONTROL, "no-store")
-            // Lets a WebGL drawer (OpenSeadragon) read the pixels.
-            .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
-            .body(Cow::Owned(bytes))
-            .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "response")),
-        Ok(Ok(None)) => plain(StatusCode::NOT_FOUND, "photo not downloaded yet"),
-        _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "photo could not be read from the cache"),
-    }
+    let served = tauri::async_runtime::spawn_blocking(move || desk.serve_photo(&path)).await;
+    let Ok(served) = served else {
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "photo could not be read from the cache");
+    };
+    Response::builder()
+        .status(served.status)
+        .header(header::CONTENT_TYPE, served.content_type)
+        .header(header::CACHE_CONTROL, "no-store")
+        // Lets OpenSeadragon's WebGL drawer use the pixels (the page is another origin).
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .body(Cow::Owned(served.body))
+        .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "response"))
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Cow<'static, [u8]>> {
@@ -59,6 +56,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Cow<'static, [u8]>>
         .status(status)
         .header(header::CONTENT_TYPE, "text/plain")
         .header(header::CACHE_CONTROL, "no-store")
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .body(Cow::Borrowed(text.as_bytes()))
         .expect("static response")
 }

@@ -1,21 +1,27 @@
-//! `cargo xtask bench sync [options]`: builds the benchmarks optimised and runs them. Results go
-//! to `target/bench/sync.json` (in the workspace, whatever CARGO_TARGET_DIR says, so the path is
-//! always the same) and into the results section of docs/PERFORMANCE.md. Options are passed on
-//! to `dermdesk-bench sync` (`--repetitions N`, `--photos N`, `--referrals N`,
-//! `--concurrency N`, `--no-doc` to leave the document alone).
+//! `cargo xtask bench sync|images [options]`: builds the benchmarks optimised and runs them.
+//! Results go to `target/bench/sync.json` or `target/bench/images.json` (in the workspace,
+//! whatever CARGO_TARGET_DIR says, so the path is always the same) and into the matching
+//! results section of docs/PERFORMANCE.md. Options are passed on to `dermdesk-bench`
+//! (`--repetitions N`; for sync also `--photos N`, `--referrals N`, `--concurrency N`);
+//! `--no-doc` leaves the document alone. `images` first installs its reference tools
+//! (libvips-tools, libjpeg-turbo-progs) where missing.
 
-use crate::{cargo, root, run, Result};
+use crate::{cargo, packages, root, run, Result};
 
 pub fn bench(args: &[String]) -> Result {
     match args.first().map(String::as_str) {
-        Some("sync") => sync(&args[1..]),
+        Some("sync") => bench_run("sync", &args[1..]),
+        Some("images") => {
+            packages::ensure_bench_references()?;
+            bench_run("images", &args[1..])
+        }
         _ => Err("usage: cargo xtask bench sync [--repetitions N] [--photos N] [--referrals N] \
-                  [--concurrency N] [--no-doc]"
+                  [--concurrency N] [--no-doc] | cargo xtask bench images [--repetitions N] [--no-doc]"
             .into()),
     }
 }
 
-fn sync(args: &[String]) -> Result {
+fn bench_run(which: &str, args: &[String]) -> Result {
     let out = root().join("target").join("bench");
     let mut passed: Vec<String> = Vec::new();
     let mut doc = true;
@@ -28,7 +34,7 @@ fn sync(args: &[String]) -> Result {
     }
     // Benchmarks of a debug build would measure the compiler's settings, not the code.
     let mut command = cargo();
-    command.args(["run", "--release", "--quiet", "--package", "dermdesk-bench", "--", "sync", "--out"]);
+    command.args(["run", "--release", "--quiet", "--package", "dermdesk-bench", "--", which, "--out"]);
     command.arg(&out);
     if doc {
         command.arg("--doc").arg(root().join("docs").join("PERFORMANCE.md"));

@@ -19,15 +19,28 @@ const BUILD: &[&str] =
 /// Service (the cache key lives in the keychain), ImageMagick for window screenshots.
 const HEADLESS: &[&str] = &["xvfb", "xauth", "webkit2gtk-driver", "dbus-x11", "gnome-keyring", "imagemagick"];
 
+/// Reference tools of `bench images`: `vips dzsave` / `vips thumbnail` and `djpeg`.
+const BENCH_REFERENCES: &[&str] = &["libvips-tools", "libjpeg-turbo-progs"];
+
 pub fn ensure(purpose: Purpose) -> Result {
-    let wanted: Vec<&str> = BUILD.iter().chain(HEADLESS).copied().collect();
-    let _ = purpose; // the demo's --screenshot mode needs the headless set too
+    // The demo's --screenshot mode needs the headless set too; the benchmark references are
+    // small and make `cargo xtask test` machines ready for `bench images`.
+    let _ = purpose;
+    install(BUILD.iter().chain(HEADLESS).chain(BENCH_REFERENCES).copied().collect())
+}
+
+/// Only what `cargo xtask bench images` compares against.
+pub fn ensure_bench_references() -> Result {
+    install(BENCH_REFERENCES.to_vec())
+}
+
+fn install(wanted: Vec<&str>) -> Result {
     if !is_debian_like() {
         eprintln!(
             "Not Debian or Ubuntu: make sure these are installed (names differ per system):\n\
-             - Fedora: webkit2gtk4.1-devel openssl-devel perl xorg-x11-server-Xvfb gnome-keyring ImageMagick\n\
-             - Arch: webkit2gtk-4.1 base-devel perl xorg-server-xvfb gnome-keyring imagemagick\n\
-             - macOS: Xcode command line tools (WebView and Keychain are built in)\n\
+             - Fedora: webkit2gtk4.1-devel openssl-devel perl xorg-x11-server-Xvfb gnome-keyring ImageMagick vips-tools libjpeg-turbo-utils\n\
+             - Arch: webkit2gtk-4.1 base-devel perl xorg-server-xvfb gnome-keyring imagemagick libvips libjpeg-turbo\n\
+             - macOS: Xcode command line tools (WebView and Keychain are built in); brew install vips jpeg-turbo\n\
              - Windows: Visual Studio C++ build tools and the WebView2 runtime (built into Windows 11)"
         );
         return Ok(());

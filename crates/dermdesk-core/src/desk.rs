@@ -61,6 +61,8 @@ pub struct Desk {
     counters: SyncCounters,
     /// The service's working-day limit and the bank holiday calendar (deadline.rs).
     deadlines: crate::deadline::DeadlinePolicy,
+    /// Previews, thumbnails and tile pyramids of recently viewed photos (memory only).
+    pub(crate) photo_server: crate::photos::PhotoServer,
 }
 
 /// What the photo downloads met since this desk was opened (for the fault harness, benchmarks
@@ -119,8 +121,14 @@ impl Desk {
             .try_into()
             .map_err(|_| CoreError::Cache("the cache key has the wrong length".into()))?;
         let cache = Cache::open(&path, key)?;
-        let desk =
-            Desk { cache: Mutex::new(cache), secrets, config, counters: SyncCounters::default(), deadlines };
+        let desk = Desk {
+            cache: Mutex::new(cache),
+            secrets,
+            config,
+            counters: SyncCounters::default(),
+            deadlines,
+            photo_server: crate::photos::PhotoServer::default(),
+        };
         // A key replacement interrupted after the service confirmed it is completed before
         // anything can be signed (keys.rs).
         desk.finish_local_key_swap()?;

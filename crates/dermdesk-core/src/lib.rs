@@ -7,6 +7,8 @@
 //! - [`secrets`]: the OS keychain.
 //! - [`client`]: the network (the hub's HTTP API).
 //! - [`engine`]: tokio tasks that drive client + cache.
+//! - [`photos`]: the viewer's photo requests, answered from the cache through
+//!   `dermdesk-imaging` into memory only (never the disk).
 //! - [`plan`], [`deadline`], [`views`], [`governance`], [`diagnoses`]: pure; no I/O at all,
 //!   except that [`deadline`] reads a replacement bank holiday calendar from the data folder
 //!   when [`Desk`] opens (`DeadlinePolicy::for_data_dir`).
@@ -20,6 +22,7 @@ pub mod engine;
 mod error;
 pub mod governance;
 pub mod keys;
+pub mod photos;
 pub mod plan;
 pub mod secrets;
 pub mod verify;
@@ -27,3 +30,4 @@ pub mod views;
 
 pub use desk::{Desk, DeskConfig};
 pub use error::{CoreError, ErrorKind};
+pub use photos::PhotoResponse;

@@ -89,6 +89,26 @@ impl BenchDesk {
     }
 }
 
+impl BenchDesk {
+    /// The same encrypted cache opened again as a separate desk: what the app has after a
+    /// restart (empty memory caches).
+    pub fn reopen(&self) -> Result<Desk> {
+        let config = DeskConfig { data_dir: self.dir.clone(), device_name: "benchmark".into() };
+        Desk::open(config, self.secrets.clone()).map_err(|e| e.to_string())
+    }
+
+    /// The cache key, for a child process that opens the same cache (benchmarks only; the
+    /// photos are synthetic).
+    pub fn cache_key(&self) -> Result<Vec<u8>> {
+        let key = self.secrets.get(dermdesk_core::secrets::CACHE_KEY).map_err(|e| e.to_string())?;
+        Ok(key.ok_or("no cache key")?.to_vec())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
 impl Drop for BenchDesk {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -1,9 +1,10 @@
 //! Derm Desk's benchmarks: performance measured side by side with plain references, not timed
 //! tests. `cargo xtask bench sync` builds this optimised and runs
 //! `dermdesk-bench sync --out target/bench --doc docs/PERFORMANCE.md`; docs/PERFORMANCE.md says
-//! what is measured and how.
+//! what is measured and how. `cargo xtask bench images` runs `dermdesk-bench images` likewise.
 
 mod fixtures;
+mod images;
 mod stats;
 mod sync;
 
@@ -12,7 +13,29 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: dermdesk-bench sync [--repetitions N] [--photos N] [--referrals N] \
                      [--concurrency N] [--out DIR] [--doc FILE] \
-                     [--only photos|metadata]";
+                     [--only photos|metadata] \
+                     | dermdesk-bench images [--repetitions N] [--out DIR] [--doc FILE]";
+
+fn parse_images(args: &[String]) -> Result<images::Settings, String> {
+    let mut settings = images::Settings { repetitions: 5, out_dir: PathBuf::from("target/bench"), doc: None };
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let value = rest.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--repetitions" => {
+                settings.repetitions = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("{arg}: {value} is not a positive number"))?
+            }
+            "--out" => settings.out_dir = PathBuf::from(value),
+            "--doc" => settings.doc = Some(PathBuf::from(value)),
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    Ok(settings)
+}
 
 fn parse_sync(args: &[String]) -> Result<sync::Settings, String> {
     let mut settings = sync::Settings {
@@ -63,6 +86,12 @@ async fn main() -> ExitCode {
             Ok(settings) => sync::run(settings).await,
             Err(error) => Err(error),
         },
+        Some("images") => match parse_images(&args[1..]) {
+            Ok(settings) => images::run(settings).await,
+            Err(error) => Err(error),
+        },
+        // The 4-up compare's own process (peak memory is per process), started by `images`.
+        Some("compare4-child") => images::compare4_child(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match result {

@@ -848,19 +848,19 @@ impl Report {
     }
 }
 
-struct Machine {
+pub(crate) struct Machine {
     cores: usize,
     os: String,
     cpu: String,
 }
 
 impl Machine {
-    fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("{} cores, {}, {}", self.cores, self.os, self.cpu)
     }
 }
 
-fn machine() -> Machine {
+pub(crate) fn machine() -> Machine {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let os = std::fs::read_to_string("/etc/os-release")
         .ok()
@@ -888,11 +888,16 @@ const DOC_END: &str = "<!-- bench sync: end -->";
 /// Replaces the text between the markers in `doc` with `section`; the rest of the file (the
 /// method, how to reproduce) is left as written.
 fn update_doc(doc: &Path, section: &str) -> Result {
+    replace_section(doc, DOC_BEGIN, DOC_END, section)
+}
+
+/// Replaces the text between the `begin` and `end` markers in `doc` with `section`.
+pub(crate) fn replace_section(doc: &Path, begin_marker: &str, end_marker: &str, section: &str) -> Result {
     let text = std::fs::read_to_string(doc).map_err(|e| format!("{}: {e}", doc.display()))?;
-    let (Some(begin), Some(end)) = (text.find(DOC_BEGIN), text.find(DOC_END)) else {
-        return Err(format!("{} has no `{DOC_BEGIN}` … `{DOC_END}` section", doc.display()));
+    let (Some(begin), Some(end)) = (text.find(begin_marker), text.find(end_marker)) else {
+        return Err(format!("{} has no `{begin_marker}` … `{end_marker}` section", doc.display()));
     };
-    let updated = format!("{}{DOC_BEGIN}\n\n{section}\n{}", &text[..begin], &text[end..]);
+    let updated = format!("{}{begin_marker}\n\n{section}\n{}", &text[..begin], &text[end..]);
     std::fs::write(doc, updated).map_err(|e| format!("{}: {e}", doc.display()))
 }
 

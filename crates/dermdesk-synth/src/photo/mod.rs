@@ -58,8 +58,10 @@ pub struct PhotoSpec {
     pub height: u32,
     pub view: PhotoView,
     pub source: PhotoSource,
-    /// EXIF orientation: 1 (stored upright) or 6 (stored on its side; viewers turn it 90
-    /// degrees clockwise, so the displayed photo is `height` wide and `width` tall).
+    /// EXIF orientation, 1 to 8 (CIPA DC-008): 1 stored upright; 6 stored on its side (viewers
+    /// turn it 90 degrees clockwise), the usual phone case; 2–5, 7, 8 the mirrored and other
+    /// turned cases. From 5 on, the displayed photo is `height` wide and `width` tall. Only
+    /// the tag is written: the pixels are drawn as they are stored.
     pub exif_orientation: u8,
     /// Fitzpatrick skin type, 1 to 6.
     pub skin_type: u8,
@@ -76,7 +78,7 @@ pub struct PhotoSpec {
 impl PhotoSpec {
     /// Pixel dimensions as a viewer shows the photo (after EXIF orientation).
     pub fn displayed_size(&self) -> (u32, u32) {
-        if self.exif_orientation == 6 {
+        if (5..=8).contains(&self.exif_orientation) {
             (self.height, self.width)
         } else {
             (self.width, self.height)
@@ -357,7 +359,7 @@ mod tests {
 
     #[test]
     fn exif_block_round_trips_the_orientation() {
-        for orientation in [1, 6] {
+        for orientation in 1..=8 {
             let jpeg = render_photo(&spec(PhotoView::CloseUp, PhotoSource::GpPractice, orientation));
             assert_eq!(exif_orientation(&jpeg), Some(u16::from(orientation)));
         }

@@ -314,7 +314,7 @@ impl Scene {
 
         // --- The camera: framing, lighting and response for this one photo.
         let stored = (raster.0 as f32, raster.1 as f32);
-        let portrait = spec.exif_orientation == 6;
+        let portrait = (5..=8).contains(&spec.exif_orientation);
         let display = if portrait { (stored.1, stored.0) } else { stored };
         let short_side = display.0.min(display.1);
         let lesion_radius = lesions.last().map_or(4.0, |lesion| lesion.radius);
