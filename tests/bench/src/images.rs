@@ -170,11 +170,11 @@ pub async fn run(settings: Settings) -> Result {
     }
     let ids: Vec<String> = metas.iter().map(|meta| meta.content_id.clone()).collect();
 
-    let report = tokio::task::spawn_blocking(move || measure(&settings, &paths, &photo, &desk, &ids, &work))
+    tokio::task::spawn_blocking(move || measure(&settings, &paths, &photo, &desk, &ids, &work))
         .await
         .map_err(|e| e.to_string())??;
     drop(hub);
-    Ok(report)
+    Ok(())
 }
 
 #[derive(Default)]
