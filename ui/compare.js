@@ -389,7 +389,7 @@ export class PhotoWorkspace {
       ["measure", button("Ruler", "Measure (m)", () => this.setTool("measure"), { id: "tool-measure", attrs: { "aria-pressed": "false" } })],
       ["calibrate", button("Calibrate", "Draw over a known length to measure in mm (c)", () => this.setTool("calibrate"), { id: "tool-calibrate", attrs: { "aria-pressed": "false" } })],
     ]);
-    this.fullscreenButton = button("⛶", "Full screen", () => this.toggleFullscreen(), { id: "viewer-fullscreen", attrs: { "aria-pressed": "false" } });
+    this.fullscreenButton = button("Full screen", "Full screen (Esc to leave)", () => this.toggleFullscreen(), { id: "viewer-fullscreen", attrs: { "aria-pressed": "false" } });
     const tools = h(
       "div",
       { class: "toolbar-group", attrs: { role: "group", "aria-label": "Compare and measure" } },

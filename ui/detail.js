@@ -270,7 +270,7 @@ export class ReferralDetail {
 
   /** Going from one pane to several: fill the empty panes with the next photos. */
   #fillPanes(layout, previous) {
-    if (!this.view || layout === previous) return;
+    if (!this.viewer || !this.view || layout === previous) return;
     const photos = this.#allPhotos();
     const shown = new Set(this.viewer.visiblePanes.map((pane) => pane.contentId).filter(Boolean));
     const unused = photos.filter((photo) => !shown.has(photo.meta.content_id));
@@ -284,6 +284,7 @@ export class ReferralDetail {
 
   /** Filmstrip marks: the active pane's photo is selected; others show their pane number. */
   #markFilmstrip() {
+    if (!this.viewer) return; // called while the workspace is being built
     const panes = this.viewer.visiblePanes;
     const activeId = this.viewer.active.contentId;
     for (const thumb of byId("filmstrip").querySelectorAll(".thumb")) {
