@@ -7,7 +7,8 @@
 //! - [`secrets`]: the OS keychain.
 //! - [`client`]: the network (the hub's HTTP API).
 //! - [`engine`]: tokio tasks that drive client + cache.
-//! - [`plan`], [`deadline`], [`views`], [`governance`], [`diagnoses`]: pure; no I/O at all,
+//! - [`plan`], [`deadline`], [`views`], [`governance`], [`diagnoses`], and [`worklist`] but for
+//!   its `impl Desk`: pure; no I/O at all,
 //!   except that [`deadline`] reads a replacement bank holiday calendar from the data folder
 //!   when [`Desk`] opens (`DeadlinePolicy::for_data_dir`).
 
@@ -24,6 +25,7 @@ pub mod plan;
 pub mod secrets;
 pub mod verify;
 pub mod views;
+pub mod worklist;
 
 pub use desk::{Desk, DeskConfig};
 pub use error::{CoreError, ErrorKind};
