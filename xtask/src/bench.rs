@@ -1,5 +1,7 @@
-//! `cargo xtask bench sync [options]`: builds the benchmarks optimised and runs them. Results go
-//! to `target/bench/sync.json` (in the workspace, whatever CARGO_TARGET_DIR says, so the path is
+//! `cargo xtask bench sync|worklist [options]`: builds the benchmarks optimised and runs them.
+//! `bench worklist` writes `target/bench/worklist.json` (`worklist_query_ms_100k`, ...) and its
+//! section of docs/PERFORMANCE.md (`--referrals N`, `--repetitions N`, `--iterations N`,
+//! `--no-doc`). `bench sync` results go to `target/bench/sync.json` (in the workspace, whatever CARGO_TARGET_DIR says, so the path is
 //! always the same) and into the results section of docs/PERFORMANCE.md. Options are passed on
 //! to `dermdesk-bench sync` (`--repetitions N`, `--photos N`, `--referrals N`,
 //! `--concurrency N`, `--no-doc` to leave the document alone).
@@ -8,14 +10,18 @@ use crate::{cargo, root, run, Result};
 
 pub fn bench(args: &[String]) -> Result {
     match args.first().map(String::as_str) {
-        Some("sync") => sync(&args[1..]),
+        Some("sync") => run_bench("sync", &args[1..]),
+        Some("worklist") => run_bench("worklist", &args[1..]),
         _ => Err("usage: cargo xtask bench sync [--repetitions N] [--photos N] [--referrals N] \
-                  [--concurrency N] [--no-doc]"
+                  [--concurrency N] [--no-doc]\n       \
+                  cargo xtask bench worklist [--repetitions N] [--iterations N] [--referrals N] [--no-doc]"
             .into()),
     }
 }
 
-fn sync(args: &[String]) -> Result {
+/// Runs `dermdesk-bench <name>` optimised, writing `target/bench/<name>.json` and, unless
+/// `--no-doc`, its section of docs/PERFORMANCE.md.
+fn run_bench(name: &str, args: &[String]) -> Result {
     let out = root().join("target").join("bench");
     let mut passed: Vec<String> = Vec::new();
     let mut doc = true;
@@ -28,7 +34,7 @@ fn sync(args: &[String]) -> Result {
     }
     // Benchmarks of a debug build would measure the compiler's settings, not the code.
     let mut command = cargo();
-    command.args(["run", "--release", "--quiet", "--package", "dermdesk-bench", "--", "sync", "--out"]);
+    command.args(["run", "--release", "--quiet", "--package", "dermdesk-bench", "--", name, "--out"]);
     command.arg(&out);
     if doc {
         command.arg("--doc").arg(root().join("docs").join("PERFORMANCE.md"));

@@ -6,6 +6,8 @@
 //!   CI size (`faults --quick`), the end-to-end tests in the real window.
 //! - `bench sync`: sync benchmarks against plain references, optimised build; results in
 //!   `target/bench/sync.json` and docs/PERFORMANCE.md.
+//! - `bench worklist`: the worklist query at 100,000 cached referrals against plain SQLite;
+//!   results in `target/bench/worklist.json` and docs/PERFORMANCE.md.
 //! - `faults [--quick] [--trials N] [--seed N]`: the fault harness (kill -9 trials, network
 //!   faults, disk full); figures in `target/faults/report.json`, see docs/RELIABILITY.md.
 //! - `verify FILE [--hub-key KEY] [--key-id ID]`: checks a signed outcome exported by Derm Desk
@@ -46,7 +48,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e \
-                 | cargo xtask bench sync | cargo xtask faults [--quick] [--trials N] [--seed N] \
+                 | cargo xtask bench sync | cargo xtask bench worklist | cargo xtask faults [--quick] [--trials N] [--seed N] \
                  | cargo xtask verify FILE [--hub-key KEY] [--key-id ID]"
             );
             return ExitCode::from(2);

@@ -158,6 +158,10 @@ pub struct Readiness {
     pub sync_problem: Option<String>,
 }
 
+/// The readiness summary before the first download of the worklist.
+pub const NEVER_SYNCED: &str =
+    "Not ready: the worklist has not been downloaded yet — connect to the service and prepare for offline";
+
 /// One referral that is not ready, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MissingItem {
@@ -395,7 +399,13 @@ impl Desk {
                 sizes.extend(cached.referral.photos.into_iter().map(|meta| (meta.content_id, meta.size)));
             }
         }
-        Ok(readiness(referrals, &photos, &sizes))
+        let mut report = readiness(referrals, &photos, &sizes);
+        if cache.meta("last_feed_at")?.is_none() {
+            // Nothing was ever downloaded: "0 of 0 referrals" is not ready.
+            report.ready = false;
+            report.summary = NEVER_SYNCED.to_owned();
+        }
+        Ok(report)
     }
 }
 

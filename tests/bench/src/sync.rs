@@ -882,6 +882,24 @@ fn machine() -> Machine {
     Machine { cores, os, cpu }
 }
 
+/// The machine in one line ("2 cores, Debian ..., Intel ..."), for other benchmarks' reports.
+pub fn machine_line() -> String {
+    machine().summary()
+}
+
+/// Replaces the text between `<!-- {name}: begin (written by `{command}`) -->` and
+/// `<!-- {name}: end -->` in `doc` with `section` (as [`update_doc`] does for `bench sync`).
+pub fn replace_section(doc: &Path, name: &str, command: &str, section: &str) -> Result {
+    let begin_marker = format!("<!-- {name}: begin (written by `{command}`) -->");
+    let end_marker = format!("<!-- {name}: end -->");
+    let text = std::fs::read_to_string(doc).map_err(|e| format!("{}: {e}", doc.display()))?;
+    let (Some(begin), Some(end)) = (text.find(&begin_marker), text.find(&end_marker)) else {
+        return Err(format!("{} has no `{begin_marker}` … `{end_marker}` section", doc.display()));
+    };
+    let updated = format!("{}{begin_marker}\n\n{section}\n{}", &text[..begin], &text[end..]);
+    std::fs::write(doc, updated).map_err(|e| format!("{}: {e}", doc.display()))
+}
+
 const DOC_BEGIN: &str = "<!-- bench sync: begin (written by `cargo xtask bench sync`) -->";
 const DOC_END: &str = "<!-- bench sync: end -->";
 

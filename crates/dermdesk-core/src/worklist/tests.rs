@@ -506,6 +506,9 @@ fn readiness_of_a_cache() {
         cache.store_verified_photo(&"c".repeat(64), "image/jpeg", b"abc", Utc::now()).unwrap();
     }
     let report = desk.readiness().unwrap();
+    assert_eq!((report.ready, report.summary.as_str()), (false, NEVER_SYNCED));
+    desk.cache().set_meta("last_feed_at", &Utc::now().to_rfc3339()).unwrap();
+    let report = desk.readiness().unwrap();
     assert_eq!(report.summary, "Not ready: 1 of 2 referrals, 1 photo missing (4.0 MB) — see the list");
     assert_eq!(report.missing.len(), 1);
     assert_eq!(report.missing[0].patient_name, "Amara Patel");
