@@ -41,11 +41,18 @@ async fn prepare_for_offline_then_filter_the_worklist() {
     assert!(readiness.ready, "{readiness:?}");
     assert_eq!(readiness.sync_problem, None);
     assert_eq!(
-        (readiness.referrals_ready, readiness.referrals_total, readiness.photos_ready, readiness.photos_total),
+        (
+            readiness.referrals_ready,
+            readiness.referrals_total,
+            readiness.photos_ready,
+            readiness.photos_total
+        ),
         (referrals, referrals, photos.len(), photos.len())
     );
     assert_eq!((readiness.bytes_ready, readiness.bytes_missing), (bytes, 0));
-    assert!(readiness.summary.starts_with(&format!("Ready: {referrals} of {referrals} referrals, {} photos, ", photos.len())));
+    assert!(readiness
+        .summary
+        .starts_with(&format!("Ready: {referrals} of {referrals} referrals, {} photos, ", photos.len())));
     engine.shutdown().await;
 
     // The whole worklist, most urgent first, all new.
@@ -72,11 +79,13 @@ async fn prepare_for_offline_then_filter_the_worklist() {
     let patient = &hub.set.referrals[1].patient;
     let printed =
         format!("{} {} {}", &patient.nhs_number[..3], &patient.nhs_number[3..6], &patient.nhs_number[6..]);
-    let page = d.worklist_query(&WorklistQuery { search: Some(printed), ..WorklistQuery::default() }).unwrap();
+    let page =
+        d.worklist_query(&WorklistQuery { search: Some(printed), ..WorklistQuery::default() }).unwrap();
     assert!(page.rows.iter().all(|row| row.nhs_number == patient.nhs_number));
     assert!(page.rows.iter().any(|row| row.referral_id == hub.set.referrals[1].id));
     let surname = patient.name.split_whitespace().last().unwrap().to_uppercase();
-    let page = d.worklist_query(&WorklistQuery { search: Some(surname), ..WorklistQuery::default() }).unwrap();
+    let page =
+        d.worklist_query(&WorklistQuery { search: Some(surname), ..WorklistQuery::default() }).unwrap();
     assert!(page.rows.iter().any(|row| row.referral_id == hub.set.referrals[1].id));
 
     // Sign one: it moves from New to Queued, then Sent after a sync; counts follow.
@@ -96,15 +105,14 @@ async fn prepare_for_offline_then_filter_the_worklist() {
     desk.sync().await;
     let query = WorklistQuery { statuses: vec![ReferralStatus::Sent], ..WorklistQuery::default() };
     let page = d.worklist_query(&query).unwrap();
-    assert_eq!(page.rows.iter().map(|row| row.referral_id.as_str()).collect::<Vec<_>>(), [referral_id.as_str()]);
+    assert_eq!(
+        page.rows.iter().map(|row| row.referral_id.as_str()).collect::<Vec<_>>(),
+        [referral_id.as_str()]
+    );
 
     // A trip window over every due date lists all but the answered one.
-    let dates: Vec<chrono::NaiveDate> = d
-        .worklist()
-        .unwrap()
-        .iter()
-        .map(|row| row.due_at.date_naive())
-        .collect();
+    let dates: Vec<chrono::NaiveDate> =
+        d.worklist().unwrap().iter().map(|row| row.due_at.date_naive()).collect();
     // Due times are 17:00 London time: the UTC date is the London date, give or take one.
     let day = chrono::Duration::days(1);
     let (from, to) = (*dates.iter().min().unwrap() - day, *dates.iter().max().unwrap() + day);

@@ -279,6 +279,7 @@ impl Cache {
              PRAGMA wal_autocheckpoint = 8192;
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -65536;
              PRAGMA busy_timeout = 5000;",
         )?;
         let mut cache = Cache { connection };
@@ -1032,7 +1033,14 @@ impl Cache {
         offset: usize,
         limit: Option<usize>,
     ) -> Result<Vec<WorklistEntry>, CoreError> {
-        let (condition, mut values) = filter_sql(filter);
+        let (mut condition, mut values) = filter_sql(filter);
+        if !filter.search.is_empty() {
+            // A search reads every search key anyway: one pass over the table, then sort the
+            // matches, rather than walk the order index and look each row up (measured 65 ms
+            // against 30 ms at 100,000 referrals; `bench worklist`).
+            condition =
+                format!("e.rowid IN (SELECT rowid FROM worklist_entry e NOT INDEXED WHERE {condition})");
+        }
         values.push(rusqlite::types::Value::Integer(limit.and_then(|l| i64::try_from(l).ok()).unwrap_or(-1)));
         values.push(rusqlite::types::Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
         self.worklist_entries(

@@ -128,10 +128,7 @@ impl Engine {
         // one after it too.
         let wanted = *completed.borrow_and_update() + if self.status.borrow().syncing { 2 } else { 1 };
         self.sync_now();
-        completed
-            .wait_for(|count| *count >= wanted)
-            .await
-            .map_err(|_| CoreError::Cancelled)?;
+        completed.wait_for(|count| *count >= wanted).await.map_err(|_| CoreError::Cancelled)?;
         let problem = self.status.borrow().last_error.as_ref().map(|error| error.message.clone());
         let desk = Arc::clone(&self.desk);
         let mut readiness = tokio::task::spawn_blocking(move || desk.readiness())

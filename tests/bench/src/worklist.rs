@@ -25,8 +25,8 @@ use dermdesk_core::views::ReferralStatus;
 use dermdesk_core::worklist::{search_key, WorklistQuery};
 use dermdesk_core::{Desk, DeskConfig};
 use dermdesk_protocol::{
-    ClinicalDetails, Consent, GpPractice, Nation, Patient, PhotoMeta, PhotoSource, PhotoView, Referral, Referrer, Sex,
-    Urgency,
+    ClinicalDetails, Consent, GpPractice, Nation, Patient, PhotoMeta, PhotoSource, PhotoView, Referral,
+    Referrer, Sex, Urgency,
 };
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -104,7 +104,8 @@ pub fn run(settings: Settings) -> Result {
         let number = &referrals[referrals.len() / 2].patient.nhs_number;
         format!("{} {} {}", &number[..3], &number[3..6], &number[6..])
     };
-    let page = "SELECT referral_id, patient_name, nhs_number, date_of_birth, practice_ods, practice_name, nation,
+    let page =
+        "SELECT referral_id, patient_name, nhs_number, date_of_birth, practice_ods, practice_name, nation,
                        urgency_rank, received_at, due_at, status, has_draft, photos_total
                 FROM worklist_entry";
     let order = "ORDER BY urgency_rank DESC, due_at, referral_id LIMIT 200";
@@ -133,7 +134,10 @@ pub fn run(settings: Settings) -> Result {
             key: "search_name_ms",
             what: format!("search by name fragment (\"{name_fragment}\")"),
             query: WorklistQuery { search: Some(name_fragment.clone()), ..WorklistQuery::default() },
-            reference_sql: Some((format!("{page} WHERE instr(search_key, ?1) > 0 {order}"), vec![name_fragment])),
+            reference_sql: Some((
+                format!("{page} WHERE instr(search_key, ?1) > 0 {order}"),
+                vec![name_fragment],
+            )),
             desk: Samples::default(),
             reference: Samples::default(),
             rows: 0,
@@ -156,7 +160,10 @@ pub fn run(settings: Settings) -> Result {
             key: "counts_ms",
             what: "counts only (per status and practice, no rows)".into(),
             query: WorklistQuery { limit: 0, ..WorklistQuery::default() },
-            reference_sql: Some(("SELECT status, count(*) FROM worklist_entry GROUP BY status".into(), vec![])),
+            reference_sql: Some((
+                "SELECT status, count(*) FROM worklist_entry GROUP BY status".into(),
+                vec![],
+            )),
             desk: Samples::default(),
             reference: Samples::default(),
             rows: 0,
@@ -255,8 +262,12 @@ fn synthetic_referrals(count: usize) -> Vec<Referral> {
                 patient: Patient {
                     name: dermdesk_synth::synthetic_patient_name(&mut rng, sex),
                     nhs_number: dermdesk_synth::synthetic_nhs_number(&mut rng),
-                    date_of_birth: chrono::NaiveDate::from_ymd_opt(1940 + rng.gen_range(0..70), 1 + rng.gen_range(0..12), 1)
-                        .expect("a valid date"),
+                    date_of_birth: chrono::NaiveDate::from_ymd_opt(
+                        1940 + rng.gen_range(0..70),
+                        1 + rng.gen_range(0..12),
+                        1,
+                    )
+                    .expect("a valid date"),
                     sex,
                 },
                 practice: practices[rng.gen_range(0..practices.len())].clone(),
@@ -273,7 +284,11 @@ fn synthetic_referrals(count: usize) -> Vec<Referral> {
                     duration: "3 months".into(),
                     medications: "None".into(),
                 },
-                consent: Consent { given: true, recorded_at: Some(now), recorded_by: Some("Synthetic".into()) },
+                consent: Consent {
+                    given: true,
+                    recorded_at: Some(now),
+                    recorded_by: Some("Synthetic".into()),
+                },
                 photos,
             }
         })
