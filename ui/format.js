@@ -179,6 +179,7 @@ export const URGENCY_LONG_LABELS = {
 export const STATUS_LABELS = {
   new: "New",
   opened: "Opened",
+  draft: "Draft",
   queued: "Queued",
   sent: "Sent",
   conflict: "Conflict",

@@ -8,3 +8,4 @@ mod receipts;
 mod resilience;
 
 mod sync_and_sign;
+mod worklist;

@@ -1,27 +1,32 @@
-//! `cargo xtask bench sync|images [options]`: builds the benchmarks optimised and runs them.
-//! Results go to `target/bench/sync.json` or `target/bench/images.json` (in the workspace,
-//! whatever CARGO_TARGET_DIR says, so the path is always the same) and into the matching
-//! results section of docs/PERFORMANCE.md. Options are passed on to `dermdesk-bench`
-//! (`--repetitions N`; for sync also `--photos N`, `--referrals N`, `--concurrency N`);
-//! `--no-doc` leaves the document alone. `images` first installs its reference tools
-//! (libvips-tools, libjpeg-turbo-progs) where missing.
+//! `cargo xtask bench sync|images|worklist [options]`: builds the benchmarks optimised and runs
+//! them. Results go to `target/bench/<name>.json` (in the workspace, whatever CARGO_TARGET_DIR
+//! says, so the path is always the same) and into the matching results section of
+//! docs/PERFORMANCE.md. Options are passed on to `dermdesk-bench` (`--repetitions N`; for sync
+//! also `--photos N`, `--referrals N`, `--concurrency N`; for worklist `--referrals N`,
+//! `--iterations N`); `--no-doc` leaves the document alone. `images` first installs its
+//! reference tools (libvips-tools, libjpeg-turbo-progs) where missing.
 
 use crate::{cargo, packages, root, run, Result};
 
 pub fn bench(args: &[String]) -> Result {
     match args.first().map(String::as_str) {
-        Some("sync") => bench_run("sync", &args[1..]),
+        Some("sync") => run_bench("sync", &args[1..]),
         Some("images") => {
             packages::ensure_bench_references()?;
-            bench_run("images", &args[1..])
+            run_bench("images", &args[1..])
         }
+        Some("worklist") => run_bench("worklist", &args[1..]),
         _ => Err("usage: cargo xtask bench sync [--repetitions N] [--photos N] [--referrals N] \
-                  [--concurrency N] [--no-doc] | cargo xtask bench images [--repetitions N] [--no-doc]"
+                  [--concurrency N] [--no-doc]\n       \
+                  cargo xtask bench images [--repetitions N] [--no-doc]\n       \
+                  cargo xtask bench worklist [--repetitions N] [--iterations N] [--referrals N] [--no-doc]"
             .into()),
     }
 }
 
-fn bench_run(which: &str, args: &[String]) -> Result {
+/// Runs `dermdesk-bench <name>` optimised, writing `target/bench/<name>.json` and, unless
+/// `--no-doc`, its section of docs/PERFORMANCE.md.
+fn run_bench(name: &str, args: &[String]) -> Result {
     let out = root().join("target").join("bench");
     let mut passed: Vec<String> = Vec::new();
     let mut doc = true;
@@ -34,7 +39,7 @@ fn bench_run(which: &str, args: &[String]) -> Result {
     }
     // Benchmarks of a debug build would measure the compiler's settings, not the code.
     let mut command = cargo();
-    command.args(["run", "--release", "--quiet", "--package", "dermdesk-bench", "--", which, "--out"]);
+    command.args(["run", "--release", "--quiet", "--package", "dermdesk-bench", "--", name, "--out"]);
     command.arg(&out);
     if doc {
         command.arg("--doc").arg(root().join("docs").join("PERFORMANCE.md"));

@@ -8,6 +8,8 @@
 //!   `target/bench/sync.json` and docs/PERFORMANCE.md.
 //! - `bench images`: the photo viewer's pyramid, thumbnail, first view and 4-up memory against
 //!   `vips` and `djpeg`; results in `target/bench/images.json` and docs/PERFORMANCE.md.
+//! - `bench worklist`: the worklist query at 100,000 cached referrals against plain SQLite;
+//!   results in `target/bench/worklist.json` and docs/PERFORMANCE.md.
 //! - `faults [--quick] [--trials N] [--seed N]`: the fault harness (kill -9 trials, network
 //!   faults, disk full); figures in `target/faults/report.json`, see docs/RELIABILITY.md.
 //! - `verify FILE [--hub-key KEY] [--key-id ID]`: checks a signed outcome exported by Derm Desk
@@ -50,7 +52,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e \
-                 | cargo xtask bench sync|images | cargo xtask faults [--quick] [--trials N] [--seed N] \
+                 | cargo xtask bench sync|images|worklist | cargo xtask faults [--quick] [--trials N] [--seed N] \
                  | cargo xtask verify FILE [--hub-key KEY] [--key-id ID]"
             );
             return ExitCode::from(2);

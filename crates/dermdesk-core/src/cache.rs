@@ -6,12 +6,13 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use dermdesk_protocol::{OutcomeReceipt, Referral, RemovalReason, SignedOutcome};
+use chrono::{DateTime, NaiveDate, Utc};
+use dermdesk_protocol::{Nation, OutcomeReceipt, Referral, RemovalReason, SignedOutcome, Urgency};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use zeroize::Zeroizing;
 
 use crate::plan::{CacheOp, LocalReferral, OutboxState};
+use crate::views::{referral_status, ReferralStatus, StatusInputs};
 use crate::CoreError;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
@@ -83,7 +84,75 @@ const MIGRATIONS: &[&str] = &[
         outcome_id TEXT PRIMARY KEY REFERENCES outbox (outcome_id),
         body TEXT NOT NULL
      );",
+    // 5: the worklist, one narrow row per referral, so filters, search and counts never read the
+    // referral bodies (each 2-3 KB: about one row per 4 KiB page, every page decrypted on a
+    // scan). Kept by `write_worklist_entry` / `refresh_status` in the transactions that change
+    // their inputs; filled from the cached referrals after this step (`backfill_worklist`).
+    // `worklist_count` holds the counts by status, urgency and practice, kept by triggers, so
+    // the worklist's counts cost the same at 100,000 referrals as at 10.
+    "CREATE TABLE worklist_entry (
+        referral_id TEXT PRIMARY KEY REFERENCES referral (id) ON DELETE CASCADE,
+        status TEXT NOT NULL,
+        urgency_rank INTEGER NOT NULL,
+        due_at TEXT NOT NULL,
+        practice_ods TEXT NOT NULL,
+        practice_name TEXT NOT NULL,
+        search_key TEXT NOT NULL,
+        patient_name TEXT NOT NULL,
+        nhs_number TEXT NOT NULL,
+        date_of_birth TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        nation TEXT NOT NULL,
+        photos_total INTEGER NOT NULL,
+        opened INTEGER NOT NULL DEFAULT 0,
+        has_draft INTEGER NOT NULL DEFAULT 0,
+        outcome_state TEXT,
+        removed_reason TEXT
+     );
+     CREATE INDEX worklist_order ON worklist_entry (urgency_rank DESC, due_at, referral_id);
+     CREATE INDEX worklist_status ON worklist_entry (status, urgency_rank DESC, due_at, referral_id);
+     CREATE INDEX worklist_practice ON worklist_entry (practice_ods, urgency_rank DESC, due_at, referral_id);
+     CREATE TABLE worklist_count (
+        status TEXT NOT NULL,
+        urgency_rank INTEGER NOT NULL,
+        practice_ods TEXT NOT NULL,
+        practice_name TEXT NOT NULL,
+        referrals INTEGER NOT NULL,
+        PRIMARY KEY (status, urgency_rank, practice_ods)
+     ) WITHOUT ROWID;
+     CREATE TRIGGER worklist_count_insert AFTER INSERT ON worklist_entry BEGIN
+        INSERT INTO worklist_count (status, urgency_rank, practice_ods, practice_name, referrals)
+        VALUES (new.status, new.urgency_rank, new.practice_ods, new.practice_name, 1)
+        ON CONFLICT (status, urgency_rank, practice_ods)
+        DO UPDATE SET referrals = referrals + 1, practice_name = excluded.practice_name;
+     END;
+     CREATE TRIGGER worklist_count_delete AFTER DELETE ON worklist_entry BEGIN
+        UPDATE worklist_count SET referrals = referrals - 1
+        WHERE status = old.status AND urgency_rank = old.urgency_rank AND practice_ods = old.practice_ods;
+        DELETE FROM worklist_count
+        WHERE status = old.status AND urgency_rank = old.urgency_rank AND practice_ods = old.practice_ods
+          AND referrals <= 0;
+     END;
+     CREATE TRIGGER worklist_count_update
+     AFTER UPDATE OF status, urgency_rank, practice_ods, practice_name ON worklist_entry
+     WHEN old.status != new.status OR old.urgency_rank != new.urgency_rank
+          OR old.practice_ods != new.practice_ods OR old.practice_name != new.practice_name
+     BEGIN
+        UPDATE worklist_count SET referrals = referrals - 1
+        WHERE status = old.status AND urgency_rank = old.urgency_rank AND practice_ods = old.practice_ods;
+        DELETE FROM worklist_count
+        WHERE status = old.status AND urgency_rank = old.urgency_rank AND practice_ods = old.practice_ods
+          AND referrals <= 0;
+        INSERT INTO worklist_count (status, urgency_rank, practice_ods, practice_name, referrals)
+        VALUES (new.status, new.urgency_rank, new.practice_ods, new.practice_name, 1)
+        ON CONFLICT (status, urgency_rank, practice_ods)
+        DO UPDATE SET referrals = referrals + 1, practice_name = excluded.practice_name;
+     END;",
 ];
+
+/// The schema version whose step creates the worklist table; the rows are filled in Rust after
+/// it (search keys and statuses are computed by the same code as afterwards).
+const WORKLIST_SCHEMA: usize = 5;
 
 pub struct Cache {
     connection: Connection,
@@ -104,6 +173,62 @@ pub struct OutboxRow {
     /// for outcomes sent before receipts were signed).
     pub receipt_verified: bool,
     pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// One referral's worklist row as stored (`worklist_entry`), with its verified photo count
+/// and, for an outcome in conflict, the service's reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorklistEntry {
+    pub referral_id: String,
+    pub patient_name: String,
+    pub nhs_number: String,
+    pub date_of_birth: NaiveDate,
+    pub practice_ods: String,
+    pub practice_name: String,
+    pub nation: Nation,
+    pub urgency: Urgency,
+    pub received_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub status: ReferralStatus,
+    pub has_draft: bool,
+    pub outcome_state: Option<OutboxState>,
+    pub outcome_problem: Option<String>,
+    pub removed_reason: Option<RemovalReason>,
+    pub photos_total: usize,
+    pub photos_ready: usize,
+}
+
+/// What the worklist asks the cache for: every list is "any of" (empty: all); `search` is a
+/// normalised needle set from `worklist::SearchNeedles`.
+#[derive(Debug, Clone, Default)]
+pub struct WorklistFilter {
+    pub statuses: Vec<ReferralStatus>,
+    pub urgencies: Vec<Urgency>,
+    pub practice_ods: Option<String>,
+    /// Matches when the search key contains any of these.
+    pub search: Vec<String>,
+}
+
+/// How many referrals have this status, urgency and practice (one row of the counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorklistCount {
+    pub status: ReferralStatus,
+    pub urgency: Urgency,
+    pub practice_ods: String,
+    pub practice_name: String,
+    pub referrals: usize,
+}
+
+/// One photo of one (not removed) referral, for the offline readiness report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadinessPhoto {
+    pub referral_id: String,
+    pub patient_name: String,
+    pub content_id: String,
+    /// Stored and verified: its size in bytes.
+    pub stored_bytes: Option<u64>,
+    /// Why its last download was refused, if it was.
+    pub problem: Option<String>,
 }
 
 /// A referral as the worklist needs it.
@@ -154,6 +279,7 @@ impl Cache {
              PRAGMA wal_autocheckpoint = 8192;
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -65536;
              PRAGMA busy_timeout = 5000;",
         )?;
         let mut cache = Cache { connection };
@@ -172,6 +298,9 @@ impl Cache {
         for (index, step) in MIGRATIONS.iter().enumerate().skip(applied) {
             let transaction = self.connection.transaction()?;
             transaction.execute_batch(step)?;
+            if index + 1 == WORKLIST_SCHEMA {
+                backfill_worklist(&transaction)?;
+            }
             transaction.pragma_update(None, "user_version", (index + 1) as i64)?;
             transaction.commit()?;
         }
@@ -276,10 +405,15 @@ impl Cache {
     }
 
     pub fn mark_opened(&self, id: &str, now: DateTime<Utc>) -> Result<(), CoreError> {
-        self.connection.execute(
+        let transaction = self.connection.unchecked_transaction()?;
+        let changed = transaction.execute(
             "UPDATE referral SET opened_at = ?2 WHERE id = ?1 AND opened_at IS NULL",
             params![id, now.to_rfc3339()],
         )?;
+        if changed > 0 {
+            refresh_status(&transaction, id)?;
+        }
+        transaction.commit()?;
         Ok(())
     }
 
@@ -395,7 +529,8 @@ impl Cache {
             // A save racing the signature: the signed outcome is what counts.
             return Err(CoreError::AlreadySigned);
         }
-        let changed = self.connection.execute(
+        let transaction = self.connection.unchecked_transaction()?;
+        let changed = transaction.execute(
             "INSERT INTO draft (referral_id, body, updated_at) SELECT ?1, ?2, ?3
              WHERE EXISTS (SELECT 1 FROM referral WHERE id = ?1)
              ON CONFLICT (referral_id) DO UPDATE SET body = ?2, updated_at = ?3",
@@ -404,6 +539,8 @@ impl Cache {
         if changed == 0 {
             return Err(CoreError::UnknownReferral(referral_id.to_owned()));
         }
+        refresh_status(&transaction, referral_id)?;
+        transaction.commit()?;
         Ok(())
     }
 
@@ -424,7 +561,10 @@ impl Cache {
     }
 
     pub fn discard_draft(&self, referral_id: &str) -> Result<(), CoreError> {
-        self.connection.execute("DELETE FROM draft WHERE referral_id = ?1", [referral_id])?;
+        let transaction = self.connection.unchecked_transaction()?;
+        transaction.execute("DELETE FROM draft WHERE referral_id = ?1", [referral_id])?;
+        refresh_status(&transaction, referral_id)?;
+        transaction.commit()?;
         Ok(())
     }
 
@@ -501,6 +641,7 @@ impl Cache {
         )?;
         // The draft became the signed outcome.
         transaction.execute("DELETE FROM draft WHERE referral_id = ?1", [&signed.payload.referral_id])?;
+        refresh_status(&transaction, &signed.payload.referral_id)?;
         transaction.commit()?;
         Ok(())
     }
@@ -592,11 +733,14 @@ impl Cache {
         now: DateTime<Utc>,
     ) -> Result<(), CoreError> {
         let receipt = serde_json::to_string(receipt).map_err(|e| CoreError::Cache(e.to_string()))?;
-        self.connection.execute(
+        let transaction = self.connection.unchecked_transaction()?;
+        transaction.execute(
             "UPDATE outbox SET state = 'sent', receipt = ?2, sent_at = ?3, problem = NULL, receipt_verified = 1
              WHERE outcome_id = ?1",
             params![outcome_id, receipt, now.to_rfc3339()],
         )?;
+        refresh_status_of_outcome(&transaction, outcome_id)?;
+        transaction.commit()?;
         Ok(())
     }
 
@@ -606,10 +750,13 @@ impl Cache {
         state: OutboxState,
         problem: &str,
     ) -> Result<(), CoreError> {
-        self.connection.execute(
+        let transaction = self.connection.unchecked_transaction()?;
+        transaction.execute(
             "UPDATE outbox SET state = ?2, problem = ?3 WHERE outcome_id = ?1",
             params![outcome_id, state.as_str(), problem],
         )?;
+        refresh_status_of_outcome(&transaction, outcome_id)?;
+        transaction.commit()?;
         Ok(())
     }
 
@@ -681,11 +828,13 @@ fn apply_op(transaction: &Transaction<'_>, operation: &CacheOp, now: DateTime<Ut
             for (position, photo) in referral.photos.iter().enumerate() {
                 insert_photo.execute(params![referral.id, position as i64, photo.content_id])?;
             }
+            write_worklist_entry(transaction, referral, *due_at)?;
         }
         CacheOp::MarkRemoved { referral_id, reason } => {
             transaction
                 .prepare_cached("UPDATE referral SET removed_reason = ?2 WHERE id = ?1")?
                 .execute(params![referral_id, removal_reason_str(*reason)])?;
+            refresh_status(transaction, referral_id)?;
         }
         CacheOp::Delete { referral_id } => {
             transaction.prepare_cached("DELETE FROM referral WHERE id = ?1")?.execute([referral_id])?;
@@ -709,6 +858,361 @@ fn delete_orphans(transaction: &Transaction<'_>) -> Result<(), CoreError> {
         [],
     )?;
     Ok(())
+}
+
+// ----------------------------------------------------------------------------------------
+// The worklist table
+
+/// Writes the referral's worklist row (everything the feed decides) and its status.
+fn write_worklist_entry(
+    connection: &Connection,
+    referral: &Referral,
+    due_at: DateTime<Utc>,
+) -> Result<(), CoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO worklist_entry (referral_id, status, urgency_rank, due_at, practice_ods, practice_name,
+                search_key, patient_name, nhs_number, date_of_birth, received_at, nation, photos_total)
+             VALUES (?1, 'new', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (referral_id) DO UPDATE SET urgency_rank = ?2, due_at = ?3, practice_ods = ?4,
+                practice_name = ?5, search_key = ?6, patient_name = ?7, nhs_number = ?8, date_of_birth = ?9,
+                received_at = ?10, nation = ?11, photos_total = ?12",
+        )?
+        .execute(params![
+            referral.id,
+            crate::plan::urgency_rank(referral.urgency),
+            due_at.to_rfc3339(),
+            referral.practice.ods_code,
+            referral.practice.name,
+            crate::worklist::search_key(&referral.patient.name, &referral.patient.nhs_number, &referral.id),
+            referral.patient.name,
+            referral.patient.nhs_number,
+            referral.patient.date_of_birth.to_string(),
+            referral.received_at.to_rfc3339(),
+            nation_str(referral.practice.nation),
+            referral.photos.len() as i64,
+        ])?;
+    refresh_status(connection, &referral.id)
+}
+
+/// Recomputes a referral's stored status (and the inputs the row shows) from the tables that
+/// decide it, with the one status rule ([`referral_status`]). Called in every transaction
+/// that changes an input: feed upserts and removals, opening, drafts, the outbox.
+fn refresh_status(connection: &Connection, referral_id: &str) -> Result<(), CoreError> {
+    let inputs = connection
+        .prepare_cached(
+            "SELECT r.opened_at IS NOT NULL, r.removed_reason,
+                    (SELECT o.state FROM outbox o WHERE o.referral_id = r.id
+                     ORDER BY o.created_at DESC, o.rowid DESC LIMIT 1),
+                    EXISTS (SELECT 1 FROM draft d WHERE d.referral_id = r.id)
+             FROM referral r WHERE r.id = ?1",
+        )?
+        .query_row([referral_id], |row| {
+            Ok((
+                row.get::<_, bool>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, bool>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((opened, removed_reason, outcome_state, has_draft)) = inputs else {
+        return Ok(()); // No such referral: its worklist row went with it.
+    };
+    let outcome = outcome_state.as_deref().map(parse_outbox_state).transpose()?;
+    let status =
+        referral_status(StatusInputs { removed: removed_reason.is_some(), outcome, has_draft, opened });
+    connection
+        .prepare_cached(
+            "UPDATE worklist_entry SET status = ?2, opened = ?3, has_draft = ?4, outcome_state = ?5,
+                removed_reason = ?6
+             WHERE referral_id = ?1",
+        )?
+        .execute(params![referral_id, status.as_str(), opened, has_draft, outcome_state, removed_reason])?;
+    Ok(())
+}
+
+fn refresh_status_of_outcome(connection: &Connection, outcome_id: &str) -> Result<(), CoreError> {
+    let referral_id: Option<String> = connection
+        .query_row("SELECT referral_id FROM outbox WHERE outcome_id = ?1", [outcome_id], |row| row.get(0))
+        .optional()?;
+    match referral_id {
+        Some(referral_id) => refresh_status(connection, &referral_id),
+        None => Ok(()),
+    }
+}
+
+/// Fills the worklist table from the cached referrals (schema 5 on an existing cache).
+fn backfill_worklist(connection: &Connection) -> Result<(), CoreError> {
+    let mut statement = connection.prepare("SELECT body, due_at FROM referral")?;
+    let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (body, due_at) = row?;
+        let referral: Referral = decode(&body)?;
+        write_worklist_entry(connection, &referral, parse_time(&due_at)?)?;
+    }
+    Ok(())
+}
+
+fn parse_outbox_state(text: &str) -> Result<OutboxState, CoreError> {
+    OutboxState::parse(text).ok_or_else(|| CoreError::Cache(format!("outbox state {text}")))
+}
+
+fn nation_str(nation: Nation) -> &'static str {
+    match nation {
+        Nation::England => "england",
+        Nation::Wales => "wales",
+        Nation::Scotland => "scotland",
+        Nation::NorthernIreland => "northern_ireland",
+    }
+}
+
+fn parse_nation(text: &str) -> Result<Nation, CoreError> {
+    [Nation::England, Nation::Wales, Nation::Scotland, Nation::NorthernIreland]
+        .into_iter()
+        .find(|nation| nation_str(*nation) == text)
+        .ok_or_else(|| CoreError::Cache(format!("nation {text}")))
+}
+
+fn urgency_of_rank(rank: i64) -> Result<Urgency, CoreError> {
+    [Urgency::Routine, Urgency::Urgent, Urgency::TwoWeekWait]
+        .into_iter()
+        .find(|urgency| crate::plan::urgency_rank(*urgency) == rank)
+        .ok_or_else(|| CoreError::Cache(format!("urgency rank {rank}")))
+}
+
+fn parse_removal_reason(text: &str) -> RemovalReason {
+    match text {
+        "withdrawn" => RemovalReason::Withdrawn,
+        _ => RemovalReason::Reassigned,
+    }
+}
+
+/// The SQL condition and parameters of a worklist filter, over `worklist_entry e`.
+fn filter_sql(filter: &WorklistFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut conditions = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    let mut any_of = |column: &str, items: Vec<Value>, conditions: &mut Vec<String>| {
+        if !items.is_empty() {
+            let marks = vec!["?"; items.len()].join(", ");
+            conditions.push(format!("e.{column} IN ({marks})"));
+            values.extend(items);
+        }
+    };
+    any_of(
+        "status",
+        filter.statuses.iter().map(|s| Value::Text(s.as_str().into())).collect(),
+        &mut conditions,
+    );
+    any_of(
+        "urgency_rank",
+        filter.urgencies.iter().map(|u| Value::Integer(crate::plan::urgency_rank(*u))).collect(),
+        &mut conditions,
+    );
+    any_of(
+        "practice_ods",
+        filter.practice_ods.iter().map(|p| Value::Text(p.clone())).collect(),
+        &mut conditions,
+    );
+    if !filter.search.is_empty() {
+        let alternatives = vec!["instr(e.search_key, ?) > 0"; filter.search.len()].join(" OR ");
+        conditions.push(format!("({alternatives})"));
+        values.extend(filter.search.iter().map(|needle| Value::Text(needle.clone())));
+    }
+    let condition = if conditions.is_empty() { "1 = 1".to_owned() } else { conditions.join(" AND ") };
+    (condition, values)
+}
+
+impl Cache {
+    /// One page of the worklist, most urgent first, then earliest due, then referral id.
+    /// `limit: None` means every matching row.
+    pub fn worklist_page(
+        &self,
+        filter: &WorklistFilter,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<Vec<WorklistEntry>, CoreError> {
+        let (mut condition, mut values) = filter_sql(filter);
+        if !filter.search.is_empty() {
+            // A search reads every search key anyway: one pass over the table, then sort the
+            // matches, rather than walk the order index and look each row up (measured 65 ms
+            // against 30 ms at 100,000 referrals; `bench worklist`).
+            condition =
+                format!("e.rowid IN (SELECT rowid FROM worklist_entry e NOT INDEXED WHERE {condition})");
+        }
+        values.push(rusqlite::types::Value::Integer(limit.and_then(|l| i64::try_from(l).ok()).unwrap_or(-1)));
+        values.push(rusqlite::types::Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
+        self.worklist_entries(
+            &format!("{condition} ORDER BY e.urgency_rank DESC, e.due_at, e.referral_id LIMIT ? OFFSET ?"),
+            values,
+        )
+    }
+
+    /// Worklist rows of referrals due between `from` (inclusive) and `to` (exclusive) that
+    /// still need the consultant: not removed, and no outcome delivered.
+    pub fn worklist_due_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<WorklistEntry>, CoreError> {
+        use rusqlite::types::Value;
+        self.worklist_entries(
+            "e.due_at >= ? AND e.due_at < ? AND e.status != 'sent' AND e.removed_reason IS NULL
+             ORDER BY e.due_at, e.urgency_rank DESC, e.referral_id",
+            vec![Value::Text(from.to_rfc3339()), Value::Text(to.to_rfc3339())],
+        )
+    }
+
+    fn worklist_entries(
+        &self,
+        condition: &str,
+        values: Vec<rusqlite::types::Value>,
+    ) -> Result<Vec<WorklistEntry>, CoreError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT e.referral_id, e.patient_name, e.nhs_number, e.date_of_birth, e.practice_ods, e.practice_name,
+                    e.nation, e.urgency_rank, e.received_at, e.due_at, e.status, e.has_draft, e.outcome_state,
+                    e.removed_reason, e.photos_total,
+                    (SELECT count(*) FROM referral_photo rp JOIN photo p ON p.content_id = rp.content_id
+                     WHERE rp.referral_id = e.referral_id),
+                    CASE WHEN e.outcome_state = 'conflict' THEN
+                        (SELECT o.problem FROM outbox o WHERE o.referral_id = e.referral_id
+                         ORDER BY o.created_at DESC, o.rowid DESC LIMIT 1)
+                    END
+             FROM worklist_entry e WHERE {condition}"
+        ))?;
+        let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+        let mut entries = Vec::new();
+        while let Some(row) = rows.next()? {
+            let text = |index: usize| row.get::<_, String>(index);
+            let status = text(10)?;
+            entries.push(WorklistEntry {
+                referral_id: text(0)?,
+                patient_name: text(1)?,
+                nhs_number: text(2)?,
+                date_of_birth: text(3)?
+                    .parse()
+                    .map_err(|e| CoreError::Cache(format!("unreadable date in cache ({e})")))?,
+                practice_ods: text(4)?,
+                practice_name: text(5)?,
+                nation: parse_nation(&text(6)?)?,
+                urgency: urgency_of_rank(row.get(7)?)?,
+                received_at: parse_time(&text(8)?)?,
+                due_at: parse_time(&text(9)?)?,
+                status: ReferralStatus::parse(&status)
+                    .ok_or_else(|| CoreError::Cache(format!("worklist status {status}")))?,
+                has_draft: row.get(11)?,
+                outcome_state: row
+                    .get::<_, Option<String>>(12)?
+                    .as_deref()
+                    .map(parse_outbox_state)
+                    .transpose()?,
+                removed_reason: row.get::<_, Option<String>>(13)?.as_deref().map(parse_removal_reason),
+                photos_total: row.get::<_, i64>(14)? as usize,
+                photos_ready: row.get::<_, i64>(15)? as usize,
+                outcome_problem: row.get(16)?,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Referrals by status, urgency and practice: of all (`search` empty: the kept counts, no
+    /// scan) or of those whose search key contains any of `search`.
+    pub fn worklist_counts(&self, search: &[String]) -> Result<Vec<WorklistCount>, CoreError> {
+        let filter = WorklistFilter { search: search.to_vec(), ..WorklistFilter::default() };
+        let (sql, values) = if search.is_empty() {
+            (
+                "SELECT status, urgency_rank, practice_ods, practice_name, referrals FROM worklist_count"
+                    .to_owned(),
+                Vec::new(),
+            )
+        } else {
+            let (condition, values) = filter_sql(&filter);
+            (
+                format!(
+                    "SELECT e.status, e.urgency_rank, e.practice_ods, max(e.practice_name), count(*)
+                     FROM worklist_entry e WHERE {condition}
+                     GROUP BY e.status, e.urgency_rank, e.practice_ods"
+                ),
+                values,
+            )
+        };
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+        let mut counts = Vec::new();
+        while let Some(row) = rows.next()? {
+            let status: String = row.get(0)?;
+            counts.push(WorklistCount {
+                status: ReferralStatus::parse(&status)
+                    .ok_or_else(|| CoreError::Cache(format!("worklist status {status}")))?,
+                urgency: urgency_of_rank(row.get(1)?)?,
+                practice_ods: row.get(2)?,
+                practice_name: row.get(3)?,
+                referrals: row.get::<_, i64>(4)? as usize,
+            });
+        }
+        Ok(counts)
+    }
+
+    /// Every photo of every referral still assigned (not removed), with whether it is stored
+    /// (and its size) and why its last download was refused; and the number of such referrals.
+    pub fn readiness_photos(&self) -> Result<(usize, Vec<ReadinessPhoto>), CoreError> {
+        let referrals: i64 = self.connection.query_row(
+            "SELECT count(*) FROM worklist_entry WHERE removed_reason IS NULL",
+            [],
+            |row| row.get(0),
+        )?;
+        let mut statement = self.connection.prepare(
+            "SELECT e.referral_id, e.patient_name, rp.content_id, length(p.bytes), f.problem
+             FROM worklist_entry e
+             JOIN referral_photo rp ON rp.referral_id = e.referral_id
+             LEFT JOIN photo p ON p.content_id = rp.content_id
+             LEFT JOIN photo_failure f ON f.content_id = rp.content_id
+             WHERE e.removed_reason IS NULL
+             ORDER BY e.urgency_rank DESC, e.due_at, e.referral_id, rp.position",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(ReadinessPhoto {
+                referral_id: row.get(0)?,
+                patient_name: row.get(1)?,
+                content_id: row.get(2)?,
+                stored_bytes: row.get::<_, Option<i64>>(3)?.map(|bytes| bytes as u64),
+                problem: row.get(4)?,
+            })
+        })?;
+        Ok((referrals as usize, rows.collect::<Result<_, _>>()?))
+    }
+
+    /// The stored worklist rows beside what they should be, recomputed from the referrals, the
+    /// outbox and the drafts: (referral id, stored status, recomputed status). For tests and
+    /// `integrity` checks: they must never differ.
+    pub fn worklist_status_check(&self) -> Result<Vec<(String, String, String)>, CoreError> {
+        let mut statement =
+            self.connection.prepare("SELECT referral_id, status FROM worklist_entry ORDER BY referral_id")?;
+        let stored: Vec<(String, String)> =
+            statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?;
+        let transaction = self.connection.unchecked_transaction()?;
+        let mut out = Vec::new();
+        for (id, status) in stored {
+            refresh_status(&transaction, &id)?;
+            let fresh: String = transaction.query_row(
+                "SELECT status FROM worklist_entry WHERE referral_id = ?1",
+                [&id],
+                |row| row.get(0),
+            )?;
+            out.push((id, status, fresh));
+        }
+        // Only looked: nothing is changed.
+        transaction.rollback()?;
+        let entries: i64 =
+            self.connection.query_row("SELECT count(*) FROM worklist_entry", [], |row| row.get(0))?;
+        let referrals: i64 =
+            self.connection.query_row("SELECT count(*) FROM referral", [], |row| row.get(0))?;
+        if entries != referrals {
+            out.push((format!("{referrals} referrals"), format!("{entries} worklist rows"), String::new()));
+        }
+        Ok(out)
+    }
 }
 
 pub(crate) fn removal_reason_str(reason: RemovalReason) -> &'static str {
@@ -838,5 +1342,35 @@ mod tests {
         let ids: Vec<String> =
             cache.local_referrals(&["R1", "R2"]).unwrap().into_iter().map(|r| r.id).collect();
         assert_eq!(ids, ["R1"]);
+    }
+
+    /// A cache from before schema 5 gets its worklist rows, statuses included, on opening.
+    #[test]
+    fn the_worklist_table_is_filled_from_an_older_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.sqlite3");
+        let now = Utc::now();
+        let expected = {
+            let cache = Cache::open(&path, &[7; 32]).unwrap();
+            let mut cache = cache;
+            cache.apply(&[upsert("R1", &["a"]), upsert("R2", &[]), upsert("R3", &[])], now).unwrap();
+            cache.mark_opened("R2", now).unwrap();
+            cache.save_draft("R3", "{}", now).unwrap();
+            let expected = cache.worklist_page(&WorklistFilter::default(), 0, None).unwrap();
+            let counts = cache.worklist_counts(&[]).unwrap();
+            // Back to schema 4, as an older Derm Desk left it.
+            cache
+                .connection
+                .execute_batch(
+                    "DROP TABLE worklist_entry; DROP TABLE worklist_count; PRAGMA user_version = 4;",
+                )
+                .unwrap();
+            (expected, counts)
+        };
+        let cache = Cache::open(&path, &[7; 32]).unwrap();
+        let statuses: Vec<ReferralStatus> = expected.0.iter().map(|entry| entry.status).collect();
+        assert_eq!(statuses, [ReferralStatus::New, ReferralStatus::Opened, ReferralStatus::Draft]);
+        assert_eq!(cache.worklist_page(&WorklistFilter::default(), 0, None).unwrap(), expected.0);
+        assert_eq!(cache.worklist_counts(&[]).unwrap(), expected.1);
     }
 }

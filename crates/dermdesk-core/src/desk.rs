@@ -24,7 +24,7 @@ use crate::plan::{
 };
 use crate::secrets::{SecretStore, CACHE_KEY, DEVICE_SIGNING_KEY, DEVICE_TOKEN};
 use crate::verify::verify_photo;
-use crate::views::{self, OutcomeView, PhotoItem, ReferralView, WorklistRow};
+use crate::views::{self, OutcomeView, PhotoItem, ReferralView};
 use crate::CoreError;
 
 /// A photo download keeps what it has received in pieces of this size, so a download cut off by
@@ -133,6 +133,11 @@ impl Desk {
         // anything can be signed (keys.rs).
         desk.finish_local_key_swap()?;
         Ok(desk)
+    }
+
+    /// The working-day limit and bank holiday calendar due dates are counted in.
+    pub(crate) fn deadline_policy(&self) -> &crate::deadline::DeadlinePolicy {
+        &self.deadlines
     }
 
     pub fn counters(&self) -> &SyncCounters {
@@ -252,32 +257,7 @@ impl Desk {
     // ------------------------------------------------------------------------------------
     // What the consultant sees
 
-    pub fn worklist(&self) -> Result<Vec<WorklistRow>, CoreError> {
-        let cache = self.cache();
-        let referrals = cache.referrals()?;
-        let mut latest: HashMap<String, crate::cache::OutboxRow> = HashMap::new();
-        for row in cache.outbox()? {
-            latest.insert(row.referral_id.clone(), row); // rows come oldest first
-        }
-        let ready = cache.photos_ready_by_referral()?;
-        let drafts = cache.referrals_with_drafts()?;
-        let now = Utc::now();
-        Ok(referrals
-            .iter()
-            .map(|cached| {
-                let id = &cached.referral.id;
-                let ready = ready.get(id).copied().unwrap_or(0);
-                views::worklist_row(
-                    cached,
-                    latest.get(id),
-                    ready,
-                    drafts.contains(id),
-                    now,
-                    &self.deadlines.calendar,
-                )
-            })
-            .collect())
-    }
+    // `worklist`, `worklist_query`, `due_within` and `readiness` are in worklist.rs.
 
     /// The referral with its photos and outcome; marks it opened.
     pub fn open_referral(&self, referral_id: &str) -> Result<ReferralView, CoreError> {

@@ -51,6 +51,9 @@ pub enum EngineEvent {
 }
 
 pub struct Engine {
+    desk: Arc<Desk>,
+    /// How many sync attempts have ended (finished, failed or cancelled).
+    completed: watch::Receiver<u64>,
     trigger: Arc<Notify>,
     asked: Arc<std::sync::atomic::AtomicBool>,
     cancel: Arc<Notify>,
@@ -77,6 +80,8 @@ impl Engine {
         let (status_sender, status) = watch::channel(initial);
         let (stop, mut stopped) = watch::channel(false);
         let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (completed_sender, completed) = watch::channel(0_u64);
+        let engine_desk = Arc::clone(&desk);
         let worker = Worker {
             desk,
             settings,
@@ -96,6 +101,7 @@ impl Engine {
                     _ = cancelled.notified() => worker.report(Err(CoreError::Cancelled)),
                     _ = stopped.changed() => break,
                 }
+                completed_sender.send_modify(|count| *count += 1);
                 let pause = worker.pause();
                 tokio::select! {
                     _ = wake.notified() => {}
@@ -108,7 +114,28 @@ impl Engine {
                 s.phase = SyncPhase::Idle;
             });
         });
-        Engine { trigger, asked, cancel, status, stop, task }
+        Engine { desk: engine_desk, completed, trigger, asked, cancel, status, stop, task }
+    }
+
+    /// "Prepare for offline": runs a full sync now (feed to its end, every missing photo,
+    /// outbox), waits for it to end, and reports what this computer holds. The progress bar
+    /// follows [`Engine::status`] meanwhile (phase `photos`, `photos_done` of `photos_total`,
+    /// `bytes_done` of `bytes_total`). If the sync stopped early (offline, cancelled, photos
+    /// refused), `sync_problem` says why and `missing` says what is not here.
+    pub async fn prepare_for_offline(&self) -> Result<crate::worklist::Readiness, CoreError> {
+        let mut completed = self.completed.clone();
+        // A sync already running may have read the feed before this was asked: wait for the
+        // one after it too.
+        let wanted = *completed.borrow_and_update() + if self.status.borrow().syncing { 2 } else { 1 };
+        self.sync_now();
+        completed.wait_for(|count| *count >= wanted).await.map_err(|_| CoreError::Cancelled)?;
+        let problem = self.status.borrow().last_error.as_ref().map(|error| error.message.clone());
+        let desk = Arc::clone(&self.desk);
+        let mut readiness = tokio::task::spawn_blocking(move || desk.readiness())
+            .await
+            .map_err(|e| CoreError::Cache(format!("readiness task failed: {e}")))??;
+        readiness.sync_problem = problem;
+        Ok(readiness)
     }
 
     /// Asks for a sync as soon as possible (coalesces repeated requests).

@@ -9,7 +9,8 @@
 //! - [`engine`]: tokio tasks that drive client + cache.
 //! - [`photos`]: the viewer's photo requests, answered from the cache through
 //!   `dermdesk-imaging` into memory only (never the disk).
-//! - [`plan`], [`deadline`], [`views`], [`governance`], [`diagnoses`]: pure; no I/O at all,
+//! - [`plan`], [`deadline`], [`views`], [`governance`], [`diagnoses`], and [`worklist`] but for
+//!   its `impl Desk`: pure; no I/O at all,
 //!   except that [`deadline`] reads a replacement bank holiday calendar from the data folder
 //!   when [`Desk`] opens (`DeadlinePolicy::for_data_dir`).
 
@@ -27,6 +28,7 @@ pub mod plan;
 pub mod secrets;
 pub mod verify;
 pub mod views;
+pub mod worklist;
 
 pub use desk::{Desk, DeskConfig};
 pub use error::{CoreError, ErrorKind};

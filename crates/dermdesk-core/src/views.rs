@@ -2,25 +2,87 @@
 //! outcome, the sync status. Built from cache rows by pure functions.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use dermdesk_protocol::{Consultant, Outcome, PhotoMeta, Referral, Urgency};
-use serde::Serialize;
+use dermdesk_protocol::{Consultant, Nation, Outcome, PhotoMeta, Referral, RemovalReason, Urgency};
+use serde::{Deserialize, Serialize};
 
-use crate::cache::{CachedReferral, OutboxRow};
+use crate::cache::{CachedReferral, OutboxRow, WorklistEntry};
 use crate::deadline::{self, BankHolidays};
 use crate::plan::OutboxState;
 use crate::ErrorKind;
 
-/// Where a referral stands for the consultant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Where a referral stands for the consultant (the worklist's status filter and its counts).
+/// Declared in the order the UI lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferralStatus {
     New,
     Opened,
+    /// Opened, and an unsigned outcome is saved.
+    Draft,
     /// Signed and waiting to go.
     Queued,
     Sent,
     Conflict,
     Rejected,
+}
+
+impl ReferralStatus {
+    pub const ALL: [ReferralStatus; 7] = [
+        ReferralStatus::New,
+        ReferralStatus::Opened,
+        ReferralStatus::Draft,
+        ReferralStatus::Queued,
+        ReferralStatus::Sent,
+        ReferralStatus::Conflict,
+        ReferralStatus::Rejected,
+    ];
+
+    /// As stored in the cache's worklist table (the same words as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferralStatus::New => "new",
+            ReferralStatus::Opened => "opened",
+            ReferralStatus::Draft => "draft",
+            ReferralStatus::Queued => "queued",
+            ReferralStatus::Sent => "sent",
+            ReferralStatus::Conflict => "conflict",
+            ReferralStatus::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReferralStatus> {
+        ReferralStatus::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+/// Everything a referral's status depends on. The cache stores the status it computes from
+/// these with [`referral_status`] whenever one of them changes, so the worklist can filter and
+/// count by status with an index; nothing else decides a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatusInputs {
+    /// The service no longer has the referral for this consultant (withdrawn or reassigned).
+    pub removed: bool,
+    /// The state of the newest outcome signed for it, if any.
+    pub outcome: Option<OutboxState>,
+    pub has_draft: bool,
+    pub opened: bool,
+}
+
+/// The status rule: a removed referral is in conflict unless its outcome was delivered; then the
+/// newest outcome's state; then draft, opened, new.
+pub fn referral_status(inputs: StatusInputs) -> ReferralStatus {
+    if inputs.removed && inputs.outcome != Some(OutboxState::Sent) {
+        return ReferralStatus::Conflict;
+    }
+    match inputs.outcome {
+        Some(OutboxState::Queued) => ReferralStatus::Queued,
+        Some(OutboxState::Sent) => ReferralStatus::Sent,
+        Some(OutboxState::Conflict) => ReferralStatus::Conflict,
+        Some(OutboxState::Rejected) => ReferralStatus::Rejected,
+        None if inputs.has_draft => ReferralStatus::Draft,
+        None if inputs.opened => ReferralStatus::Opened,
+        None => ReferralStatus::New,
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +92,8 @@ pub struct WorklistRow {
     pub nhs_number: String,
     pub date_of_birth: NaiveDate,
     pub practice_name: String,
+    /// ODS code of the referring practice (the worklist's practice filter).
+    pub practice_ods: String,
     pub urgency: Urgency,
     pub received_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
@@ -120,13 +184,24 @@ pub struct DueView {
 
 /// How the cached referral's due date stands at `now`.
 pub fn due_view(cached: &CachedReferral, now: DateTime<Utc>, calendar: &BankHolidays) -> DueView {
-    let nation = cached.referral.practice.nation;
-    let status = deadline::due_status(cached.due_at, now, nation, calendar);
+    let referral = &cached.referral;
+    due_view_of(referral.practice.nation, referral.received_at, cached.due_at, now, calendar)
+}
+
+/// How `due_at` of a referral from `nation` received at `received_at` stands at `now`.
+pub fn due_view_of(
+    nation: Nation,
+    received_at: DateTime<Utc>,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    calendar: &BankHolidays,
+) -> DueView {
+    let status = deadline::due_status(due_at, now, nation, calendar);
     DueView {
         due_label: status.label(),
         overdue: status.overdue(),
         working_days_left: status.working_days_left(),
-        due_note: deadline::coverage_note(cached.referral.received_at, cached.due_at, now, nation, calendar),
+        due_note: deadline::coverage_note(received_at, due_at, now, nation, calendar),
     }
 }
 
@@ -242,8 +317,23 @@ pub fn conflict_reason(
     outcome: Option<&OutboxRow>,
     has_draft: bool,
 ) -> Option<String> {
-    let state = outcome.map(|row| row.state);
-    if let Some(reason) = cached.removed_reason {
+    conflict_reason_of(
+        cached.removed_reason,
+        outcome.map(|row| row.state),
+        outcome.and_then(|row| row.problem.as_deref()),
+        has_draft,
+    )
+}
+
+/// [`conflict_reason`] from the stored parts: why it was removed, the newest outcome's state
+/// and problem, whether a draft is kept.
+pub fn conflict_reason_of(
+    removed_reason: Option<RemovalReason>,
+    state: Option<OutboxState>,
+    problem: Option<&str>,
+    has_draft: bool,
+) -> Option<String> {
+    if let Some(reason) = removed_reason {
         let what = match reason {
             dermdesk_protocol::RemovalReason::Withdrawn => "The GP practice withdrew this referral",
             dermdesk_protocol::RemovalReason::Reassigned => {
@@ -262,54 +352,36 @@ pub fn conflict_reason(
         return Some(format!("{what} after you started on it; {kept}."));
     }
     match state {
-        Some(OutboxState::Conflict) => Some(
-            outcome
-                .and_then(|row| row.problem.clone())
-                .unwrap_or_else(|| "The service refused the outcome.".into()),
-        ),
+        Some(OutboxState::Conflict) => {
+            Some(problem.map(str::to_owned).unwrap_or_else(|| "The service refused the outcome.".into()))
+        }
         _ => None,
     }
 }
 
-pub fn referral_status(cached: &CachedReferral, outcome: Option<&OutboxRow>) -> ReferralStatus {
-    if cached.removed_reason.is_some() && outcome.is_none_or(|row| row.state != OutboxState::Sent) {
-        return ReferralStatus::Conflict;
-    }
-    match outcome.map(|row| row.state) {
-        Some(OutboxState::Queued) => ReferralStatus::Queued,
-        Some(OutboxState::Sent) => ReferralStatus::Sent,
-        Some(OutboxState::Conflict) => ReferralStatus::Conflict,
-        Some(OutboxState::Rejected) => ReferralStatus::Rejected,
-        None if cached.opened_at.is_some() => ReferralStatus::Opened,
-        None => ReferralStatus::New,
-    }
-}
-
-/// One worklist row; `now` and `calendar` decide its due status.
-pub fn worklist_row(
-    cached: &CachedReferral,
-    outcome: Option<&OutboxRow>,
-    photos_ready: usize,
-    has_draft: bool,
-    now: DateTime<Utc>,
-    calendar: &BankHolidays,
-) -> WorklistRow {
-    let referral = &cached.referral;
+/// One worklist row from its stored entry; `now` and `calendar` decide its due status.
+pub fn worklist_row(entry: &WorklistEntry, now: DateTime<Utc>, calendar: &BankHolidays) -> WorklistRow {
     WorklistRow {
-        referral_id: referral.id.clone(),
-        patient_name: referral.patient.name.clone(),
-        nhs_number: referral.patient.nhs_number.clone(),
-        date_of_birth: referral.patient.date_of_birth,
-        practice_name: referral.practice.name.clone(),
-        urgency: referral.urgency,
-        received_at: referral.received_at,
-        due_at: cached.due_at,
-        due: due_view(cached, now, calendar),
-        status: referral_status(cached, outcome),
-        conflict: conflict_reason(cached, outcome, has_draft),
-        has_draft,
-        photos_total: referral.photos.len(),
-        photos_ready,
+        referral_id: entry.referral_id.clone(),
+        patient_name: entry.patient_name.clone(),
+        nhs_number: entry.nhs_number.clone(),
+        date_of_birth: entry.date_of_birth,
+        practice_name: entry.practice_name.clone(),
+        practice_ods: entry.practice_ods.clone(),
+        urgency: entry.urgency,
+        received_at: entry.received_at,
+        due_at: entry.due_at,
+        due: due_view_of(entry.nation, entry.received_at, entry.due_at, now, calendar),
+        status: entry.status,
+        conflict: conflict_reason_of(
+            entry.removed_reason,
+            entry.outcome_state,
+            entry.outcome_problem.as_deref(),
+            entry.has_draft,
+        ),
+        has_draft: entry.has_draft,
+        photos_total: entry.photos_total,
+        photos_ready: entry.photos_ready,
     }
 }
 
@@ -350,14 +422,26 @@ mod tests {
         // Monday 30 November is St Andrew's Day: 2 working days late on Tuesday, not 3.
         assert_eq!(view("2026-12-01T09:00:00Z"), expect("Overdue by 2 working days", true, -2));
         // The worklist row carries them as plain members beside `due_at`.
-        let row = worklist_row(
-            &cached(referral.clone(), due_at),
-            None,
-            0,
-            false,
-            at("2026-11-27T09:00:00Z"),
-            &policy.calendar,
-        );
+        let entry = WorklistEntry {
+            referral_id: referral.id.clone(),
+            patient_name: referral.patient.name.clone(),
+            nhs_number: referral.patient.nhs_number.clone(),
+            date_of_birth: referral.patient.date_of_birth,
+            practice_ods: referral.practice.ods_code.clone(),
+            practice_name: referral.practice.name.clone(),
+            nation: referral.practice.nation,
+            urgency: referral.urgency,
+            received_at: referral.received_at,
+            due_at,
+            status: ReferralStatus::New,
+            has_draft: false,
+            outcome_state: None,
+            outcome_problem: None,
+            removed_reason: None,
+            photos_total: 0,
+            photos_ready: 0,
+        };
+        let row = worklist_row(&entry, at("2026-11-27T09:00:00Z"), &policy.calendar);
         let json = serde_json::to_value(row).unwrap();
         assert_eq!(json["due_at"], "2026-11-26T17:00:00Z");
         assert_eq!(
@@ -365,6 +449,37 @@ mod tests {
             (&"Overdue by 1 working day".into(), &true.into(), &(-1).into(), &serde_json::Value::Null)
         );
         assert!(view("2029-01-02T09:00:00Z").due_note.is_some(), "2029 is beyond the calendar");
+    }
+
+    #[test]
+    fn the_status_rule() {
+        use OutboxState::*;
+        use ReferralStatus as S;
+        // (removed, newest outcome, draft, opened) -> status
+        let table = [
+            (false, None, false, false, S::New),
+            (false, None, false, true, S::Opened),
+            (false, None, true, true, S::Draft),
+            (false, None, true, false, S::Draft),
+            (false, Some(Queued), false, true, S::Queued),
+            (false, Some(Sent), false, true, S::Sent),
+            (false, Some(Conflict), true, true, S::Conflict),
+            (false, Some(Rejected), false, true, S::Rejected),
+            (true, None, false, false, S::Conflict),
+            (true, None, true, true, S::Conflict),
+            (true, Some(Queued), false, true, S::Conflict),
+            (true, Some(Rejected), false, true, S::Conflict),
+            // Delivered before it was withdrawn: done, nothing to resolve.
+            (true, Some(Sent), false, true, S::Sent),
+        ];
+        for (removed, outcome, has_draft, opened, expected) in table {
+            let inputs = StatusInputs { removed, outcome, has_draft, opened };
+            assert_eq!(referral_status(inputs), expected, "{inputs:?}");
+        }
+        for status in ReferralStatus::ALL {
+            assert_eq!(ReferralStatus::parse(status.as_str()), Some(status));
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
     }
 
     /// The demo the hub seeds (dates relative to `now`) keeps a spread of due states with the

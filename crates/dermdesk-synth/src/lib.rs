@@ -25,7 +25,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use dermdesk_protocol::Referral;
 
-pub use people::{nhs_number_is_synthetic, nhs_number_is_valid, synthetic_nhs_number};
+pub use people::{
+    nhs_number_is_synthetic, nhs_number_is_valid, synthetic_nhs_number, synthetic_patient_name,
+};
 pub use photo::{exif_orientation, render_photo, BodyRegion, Finding, PhotoSpec};
 
 /// Bump whenever rendering changes, so caches made by an older generator are rebuilt.

@@ -86,6 +86,12 @@ const SURNAMES: &[&str] = &[
     "Zhang",
 ];
 
+/// A made-up patient's name for `sex`: a first name and a surname from separate lists, paired
+/// at random (for benchmarks that need many distinct synthetic patients).
+pub fn synthetic_patient_name(rng: &mut impl Rng, sex: Sex) -> String {
+    patient_name(rng, sex)
+}
+
 /// A patient's name for `sex`.
 pub(crate) fn patient_name(rng: &mut impl Rng, sex: Sex) -> String {
     format!("{} {}", first_name(rng, sex), SURNAMES.choose(rng).copied().unwrap_or("Smith"))

@@ -29,7 +29,7 @@ use dermdesk_synth::{BodyRegion, DemoOptions, Finding, PhotoScale, PhotoSpec};
 
 use crate::fixtures::{BenchDesk, BenchHub, Result};
 use crate::stats::Samples;
-use crate::sync::{machine, replace_section};
+use crate::sync::{machine, replace_between};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -534,7 +534,7 @@ fn report(settings: &Settings, m: &Measured, compare4: Compare4, photo_bytes: us
     println!("\n{table}");
     eprintln!("wrote {}", out.display());
     if let Some(doc) = &settings.doc {
-        replace_section(doc, DOC_BEGIN, DOC_END, &table)?;
+        replace_between(doc, DOC_BEGIN, DOC_END, &table)?;
         eprintln!("updated {}", doc.display());
     }
     Ok(())

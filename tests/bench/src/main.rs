@@ -7,14 +7,17 @@ mod fixtures;
 mod images;
 mod stats;
 mod sync;
+mod worklist;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: dermdesk-bench sync [--repetitions N] [--photos N] [--referrals N] \
                      [--concurrency N] [--out DIR] [--doc FILE] \
-                     [--only photos|metadata] \
-                     | dermdesk-bench images [--repetitions N] [--out DIR] [--doc FILE]";
+                     [--only photos|metadata]\n       \
+                     dermdesk-bench images [--repetitions N] [--out DIR] [--doc FILE]\n       \
+                     dermdesk-bench worklist [--repetitions N] [--iterations N] [--referrals N] \
+                     [--out DIR] [--doc FILE]";
 
 fn parse_images(args: &[String]) -> Result<images::Settings, String> {
     let mut settings = images::Settings { repetitions: 5, out_dir: PathBuf::from("target/bench"), doc: None };
@@ -78,6 +81,36 @@ fn parse_sync(args: &[String]) -> Result<sync::Settings, String> {
     Ok(settings)
 }
 
+fn parse_worklist(args: &[String]) -> Result<worklist::Settings, String> {
+    let mut settings = worklist::Settings {
+        repetitions: 5,
+        iterations: 20,
+        referrals: 100_000,
+        out_dir: PathBuf::from("target/bench"),
+        doc: None,
+    };
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let mut value = || rest.next().ok_or_else(|| format!("{arg} needs a value"));
+        let mut number = || -> Result<usize, String> {
+            let text = value()?;
+            text.parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{arg}: {text} is not a positive number"))
+        };
+        match arg.as_str() {
+            "--repetitions" => settings.repetitions = number()?,
+            "--iterations" => settings.iterations = number()?,
+            "--referrals" => settings.referrals = number()?,
+            "--out" => settings.out_dir = PathBuf::from(value()?),
+            "--doc" => settings.doc = Some(PathBuf::from(value()?)),
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    Ok(settings)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -92,6 +125,10 @@ async fn main() -> ExitCode {
         },
         // The 4-up compare's own process (peak memory is per process), started by `images`.
         Some("compare4-child") => images::compare4_child(&args[1..]),
+        Some("worklist") => parse_worklist(&args[1..]).and_then(|settings| {
+            // Blocking work (SQLite) throughout: off the async runtime's worker threads.
+            tokio::task::block_in_place(|| worklist::run(settings))
+        }),
         _ => Err(USAGE.to_owned()),
     };
     match result {

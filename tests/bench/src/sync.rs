@@ -882,17 +882,30 @@ pub(crate) fn machine() -> Machine {
     Machine { cores, os, cpu }
 }
 
+/// The machine in one line ("2 cores, Debian ..., Intel ..."), for other benchmarks' reports.
+pub fn machine_line() -> String {
+    machine().summary()
+}
+
+/// Replaces the text between `<!-- {name}: begin (written by `{command}`) -->` and
+/// `<!-- {name}: end -->` in `doc` with `section` (as [`update_doc`] does for `bench sync`).
+pub fn replace_section(doc: &Path, name: &str, command: &str, section: &str) -> Result {
+    let begin_marker = format!("<!-- {name}: begin (written by `{command}`) -->");
+    let end_marker = format!("<!-- {name}: end -->");
+    replace_between(doc, &begin_marker, &end_marker, section)
+}
+
 const DOC_BEGIN: &str = "<!-- bench sync: begin (written by `cargo xtask bench sync`) -->";
 const DOC_END: &str = "<!-- bench sync: end -->";
 
 /// Replaces the text between the markers in `doc` with `section`; the rest of the file (the
 /// method, how to reproduce) is left as written.
 fn update_doc(doc: &Path, section: &str) -> Result {
-    replace_section(doc, DOC_BEGIN, DOC_END, section)
+    replace_between(doc, DOC_BEGIN, DOC_END, section)
 }
 
 /// Replaces the text between the `begin` and `end` markers in `doc` with `section`.
-pub(crate) fn replace_section(doc: &Path, begin_marker: &str, end_marker: &str, section: &str) -> Result {
+pub(crate) fn replace_between(doc: &Path, begin_marker: &str, end_marker: &str, section: &str) -> Result {
     let text = std::fs::read_to_string(doc).map_err(|e| format!("{}: {e}", doc.display()))?;
     let (Some(begin), Some(end)) = (text.find(begin_marker), text.find(end_marker)) else {
         return Err(format!("{} has no `{begin_marker}` … `{end_marker}` section", doc.display()));

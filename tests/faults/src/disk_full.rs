@@ -322,7 +322,7 @@ fn outbox_states(desk: &Desk, referrals: &[Referral]) -> Result<Vec<Option<Outbo
                 ReferralStatus::Queued => Some(OutboxState::Queued),
                 ReferralStatus::Conflict => Some(OutboxState::Conflict),
                 ReferralStatus::Rejected => Some(OutboxState::Rejected),
-                ReferralStatus::New | ReferralStatus::Opened => None,
+                ReferralStatus::New | ReferralStatus::Opened | ReferralStatus::Draft => None,
             }
         })
         .collect())
