@@ -13,6 +13,7 @@ import {
   dueState,
   formatBirthDate,
   formatDateTime,
+  formatDate,
   formatNhsNumber,
   label,
 } from "./format.js";
@@ -201,43 +202,50 @@ export class ReferralDetail {
     // Reuse loaded thumbnails and keep keyboard focus: a background sync re-renders often.
     const loadedImages = new Map([...filmstrip.querySelectorAll("img")].map((image) => [image.getAttribute("src"), image]));
     const focusedContentId = filmstrip.contains(document.activeElement) ? document.activeElement.dataset.contentId : null;
+    const thumb = (photo, index, count, prior) => {
+      const meta = photo.meta;
+      const ready = photo.ready && photo.url;
+      const selected = meta.content_id === selectedId;
+      const when = prior ? `Earlier referral, ${formatDate(prior.received_at)}: ` : "";
+      return h(
+        "li",
+        { class: ["filmstrip-item", prior && "is-prior"] },
+        h(
+          "button",
+          {
+            type: "button",
+            class: ["thumb", selected && "is-selected", !ready && "is-downloading", !ready && photo.problem && "has-problem"],
+            dataset: { contentId: meta.content_id, prior: prior ? prior.referral_id : "" },
+            title: when + photoLabel(meta),
+            attrs: { "aria-pressed": selected ? "true" : "false", "aria-label": `${when}Photo ${index + 1} of ${count}: ${photoLabel(meta)}${ready ? "" : photo.problem ? ", not yet usable" : ", downloading"}` },
+            on: { click: () => this.#selectPhoto(referralId, meta.content_id) },
+          },
+          ready
+            ? loadedImages.get(photoResource.thumb(photo.url)) ??
+                h("img", { class: "thumb-image", src: photoResource.thumb(photo.url), alt: "", loading: "lazy", decoding: "async", draggable: false })
+            : h("span", {
+                class: "thumb-placeholder",
+                // A photo that arrived damaged is never shown; say so, and that it is retried.
+                text: photo.problem ? "Arrived damaged — retrying at next sync" : "Downloading…",
+                title: photo.problem ?? "",
+              }),
+          h(
+            "span",
+            { class: "thumb-label" },
+            h("span", { class: ["thumb-view", `source-${meta.source}`], text: `${label(VIEW_LABELS, meta.view)} · ${label(SOURCE_LABELS, meta.source)}` }),
+            h("span", { class: "thumb-site", text: prior ? formatDate(prior.received_at) : meta.body_site || "Body site not given" }),
+          ),
+        ),
+      );
+    };
+    const priors = view.priors ?? [];
     replaceChildren(
       filmstrip,
-      photos.map((photo, index) => {
-        const meta = photo.meta;
-        const ready = photo.ready && photo.url;
-        const selected = meta.content_id === selectedId;
-        return h(
-          "li",
-          { class: "filmstrip-item" },
-          h(
-            "button",
-            {
-              type: "button",
-              class: ["thumb", selected && "is-selected", !ready && "is-downloading", !ready && photo.problem && "has-problem"],
-              dataset: { contentId: meta.content_id },
-              title: photoLabel(meta),
-              attrs: { "aria-pressed": selected ? "true" : "false", "aria-label": `Photo ${index + 1} of ${photos.length}: ${photoLabel(meta)}${ready ? "" : photo.problem ? ", not yet usable" : ", downloading"}` },
-              on: { click: () => this.#selectPhoto(referralId, meta.content_id) },
-            },
-            ready
-              ? loadedImages.get(photoResource.thumb(photo.url)) ??
-                  h("img", { class: "thumb-image", src: photoResource.thumb(photo.url), alt: "", loading: "lazy", decoding: "async", draggable: false })
-              : h("span", {
-                  class: "thumb-placeholder",
-                  // A photo that arrived damaged is never shown; say so, and that it is retried.
-                  text: photo.problem ? "Arrived damaged — retrying at next sync" : "Downloading…",
-                  title: photo.problem ?? "",
-                }),
-            h(
-              "span",
-              { class: "thumb-label" },
-              h("span", { class: ["thumb-view", `source-${meta.source}`], text: `${label(VIEW_LABELS, meta.view)} · ${label(SOURCE_LABELS, meta.source)}` }),
-              h("span", { class: "thumb-site", text: meta.body_site || "Body site not given" }),
-            ),
-          ),
-        );
-      }),
+      photos.map((photo, index) => thumb(photo, index, photos.length, null)),
+      priors.map((prior) => [
+        h("li", { class: "filmstrip-divider", attrs: { role: "presentation" } }, h("span", { text: `Earlier · ${formatDate(prior.received_at)}` })),
+        prior.photos.map((photo, index) => thumb(photo, index, prior.photos.length, prior)),
+      ]),
     );
     filmstrip.hidden = photos.length === 0;
     if (focusedContentId) filmstrip.querySelector(`[data-content-id="${CSS.escape(focusedContentId)}"]`)?.focus();
@@ -265,7 +273,9 @@ export class ReferralDetail {
 
   /** Every photo this referral (or an earlier one) can put in a pane, in filmstrip order. */
   #allPhotos() {
-    return (this.view?.photos ?? []).filter((photo) => photo.ready && photo.url);
+    const current = this.view?.photos ?? [];
+    const earlier = (this.view?.priors ?? []).flatMap((prior) => prior.photos.map((photo) => ({ ...photo, prior })));
+    return [...current, ...earlier].filter((photo) => photo.ready && photo.url);
   }
 
   /** Going from one pane to several: fill the empty panes with the next photos. */
@@ -295,8 +305,9 @@ export class ReferralDetail {
       thumb.dataset.panes = panes.length > 1 ? inPanes.join(" ") : "";
     }
     const photo = this.#allPhotos().find((candidate) => candidate.meta.content_id === activeId);
+    const earlier = photo?.prior ? `Earlier referral (${formatDate(photo.prior.received_at)}) · ` : "";
     byId("photo-caption").textContent = photo
-      ? `${panes.length > 1 ? `Pane ${panes.indexOf(this.viewer.active) + 1}: ` : ""}${photoLabel(photo.meta)} · taken ${formatDateTime(photo.meta.captured_at)} · ${photo.meta.width} × ${photo.meta.height} px`
+      ? `${panes.length > 1 ? `Pane ${panes.indexOf(this.viewer.active) + 1}: ` : ""}${earlier}${photoLabel(photo.meta)} · taken ${formatDateTime(photo.meta.captured_at)} · ${photo.meta.width} × ${photo.meta.height} px`
       : "";
   }
 

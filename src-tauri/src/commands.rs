@@ -24,7 +24,8 @@ pub async fn worklist(state: State<'_, AppState>) -> AppResult<Vec<WorklistRow>>
 pub async fn referral(state: State<'_, AppState>, referral_id: String) -> AppResult<ReferralView> {
     let desk = state.desk()?;
     let mut view = run_blocking(move || Ok(desk.open_referral(&referral_id)?)).await?;
-    for photo in &mut view.photos {
+    let priors = view.priors.iter_mut().flat_map(|prior| prior.photos.iter_mut());
+    for photo in view.photos.iter_mut().chain(priors) {
         if photo.ready {
             photo.url = Some(photo_url(&photo.meta.content_id));
         }

@@ -117,6 +117,128 @@ async fn open_confirmation(client: &Client) {
 }
 
 const ROWS: &str = "document.querySelectorAll('#worklist .worklist-row')";
+const PANE_1_LOADED: &str =
+    "document.querySelector('.pane-cell[data-index=\"0\"]')?.dataset.loaded === 'true'";
+
+/// The zoom readout of pane `index` ("58 %"), as a number.
+async fn pane_zoom(client: &Client, index: usize) -> f64 {
+    let text = client
+        .execute(&format!("return document.querySelector('.pane-cell[data-index=\"{index}\"] .pane-readout').textContent;"), vec![])
+        .await
+        .unwrap();
+    text.as_str()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("a zoom readout: {text}"))
+}
+
+/// Issue 5's viewer in the real window: 1:1 shows original pixels; two photos side by side,
+/// linked, and zooming one zooms the other; swipe renders both; an earlier referral's photo
+/// goes beside a current one.
+async fn compare_photos(client: &Client) {
+    client.find(Locator::Css("#viewer-actual")).await.unwrap().click().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(pane_zoom(client, 0).await, 100.0, "1:1 is one photo pixel per screen pixel");
+    client.find(Locator::Css("#viewer-fit")).await.unwrap().click().await.unwrap();
+
+    client.find(Locator::Css("#layout-2")).await.unwrap().click().await.unwrap();
+    wait_for(
+        client,
+        "two photos side by side",
+        Duration::from_secs(60),
+        "[...document.querySelectorAll('.pane-cell')].slice(0, 2).every(p => !p.hidden && p.dataset.loaded === 'true')",
+    )
+    .await;
+    client.find(Locator::Css("#viewer-link")).await.unwrap().click().await.unwrap();
+    let before = (pane_zoom(client, 0).await, pane_zoom(client, 1).await);
+    client.find(Locator::Css(".pane-cell[data-index=\"0\"]")).await.unwrap().click().await.unwrap();
+    for _ in 0..3 {
+        client.find(Locator::Css("#viewer-zoom-in")).await.unwrap().click().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after = (pane_zoom(client, 0).await, pane_zoom(client, 1).await);
+    assert!(after.0 > before.0 * 2.0, "pane 1 zoomed in: {before:?} -> {after:?}");
+    let (ratio_before, ratio_after) = (before.1 / before.0, after.1 / after.0);
+    assert!(
+        (ratio_after / ratio_before - 1.0).abs() < 0.05,
+        "the linked pane followed at the same ratio: {before:?} -> {after:?}"
+    );
+    wait_for(
+        client,
+        "the zoomed tiles",
+        Duration::from_secs(60),
+        "[...document.querySelectorAll('.pane-cell')].slice(0, 2).every(p => p.dataset.loaded === 'true')",
+    )
+    .await;
+    screenshot(client, "compare-linked.png").await;
+
+    client.find(Locator::Css("#layout-swipe")).await.unwrap().click().await.unwrap();
+    let clip = wait_for(
+        client,
+        "the swipe curtain",
+        Duration::from_secs(30),
+        "(() => { const b = document.querySelector('.pane-cell[data-index=\"1\"]'); \
+           return document.querySelector('.pane-grid').dataset.layout === 'swipe' && b.dataset.loaded === 'true' \
+             && !document.querySelector('.curtain-handle').hidden && b.style.clipPath; })()",
+    )
+    .await;
+    assert!(clip.as_str().unwrap().contains("50%"), "{clip}");
+    screenshot(client, "compare-swipe.png").await;
+    client.find(Locator::Css("#layout-1")).await.unwrap().click().await.unwrap();
+
+    // Priors: the demo patient referred twice. Her newer referral lists the earlier one's
+    // photos after its own; one goes into the second pane, beside a current photo.
+    let open_before = client
+        .execute("return document.querySelector('.worklist-row.is-open').dataset.referralId;", vec![])
+        .await
+        .unwrap();
+    client
+        .execute(
+            "const rows = [...document.querySelectorAll('#worklist .worklist-row')]; \
+             const seen = new Map(); \
+             for (const r of rows) { const n = r.querySelector('.nhs-number').textContent; seen.set(n, (seen.get(n) ?? []).concat([r])); } \
+             const twice = [...seen.values()].find(list => list.length > 1); \
+             twice.sort((a, b) => (a.querySelector('.row-dates span').title < b.querySelector('.row-dates span').title ? 1 : -1)); \
+             twice[0].click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_for(
+        client,
+        "the earlier referral's photos",
+        Duration::from_secs(30),
+        "document.querySelectorAll('.filmstrip-item.is-prior .thumb').length > 0",
+    )
+    .await;
+    client.find(Locator::Css("#layout-2")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css(".pane-cell[data-index=\"1\"]")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css(".filmstrip-item.is-prior .thumb")).await.unwrap().click().await.unwrap();
+    let caption = wait_for(
+        client,
+        "an earlier photo beside a current one",
+        Duration::from_secs(60),
+        "(() => { const b = document.querySelector('.pane-cell[data-index=\"1\"]'); \
+           const c = document.querySelector('#photo-caption').textContent; \
+           return b.dataset.loaded === 'true' && b.dataset.contentId === document.querySelector('.filmstrip-item.is-prior .thumb').dataset.contentId && c; })()",
+    )
+    .await;
+    assert!(caption.as_str().unwrap().contains("Earlier referral"), "{caption}");
+    screenshot(client, "priors.png").await;
+    client.find(Locator::Css("#layout-1")).await.unwrap().click().await.unwrap();
+    let open_before = open_before.as_str().unwrap();
+    client
+        .find(Locator::Css(&format!(".worklist-row[data-referral-id=\"{open_before}\"]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(client, "back to the first referral", Duration::from_secs(30), PANE_1_LOADED).await;
+}
 
 /// "Save a verifiable copy" on the open referral's signed outcome: the file lands in the export
 /// folder, named by outcome id, and its signature verifies with the key it carries.
@@ -309,16 +431,10 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
     )
     .await;
     assert!(photos.as_u64().unwrap() >= 1);
-    let main_photo = wait_for(
-        &client,
-        "the main photo at full resolution",
-        Duration::from_secs(60),
-        "(() => { const i = document.querySelector('#photo-viewer img'); \
-           return i && i.complete && i.naturalWidth > 0 && [i.naturalWidth, i.naturalHeight]; })()",
-    )
-    .await;
-    let longest = main_photo.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).max().unwrap();
-    assert!(longest >= 640, "the viewer must show the original pixels, got {main_photo}");
+    // The deep-zoom viewer: first pixels, then the tiles for the view, from the encrypted cache.
+    wait_for(&client, "the main photo's tiles", Duration::from_secs(60), PANE_1_LOADED).await;
+    screenshot(&client, "referral.png").await;
+    compare_photos(&client).await;
     screenshot(&client, "referral.png").await;
 
     // 3. Write an outcome, Sign & send, confirm: it shows as sent.
@@ -413,13 +529,7 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
         "document.querySelector('#outcome-state')?.dataset.state === 'sent'",
     )
     .await;
-    wait_for(
-        &client,
-        "the photos, offline",
-        Duration::from_secs(30),
-        "(() => { const i = document.querySelector('#photo-viewer img'); return i && i.complete && i.naturalWidth > 0; })()",
-    )
-    .await;
+    wait_for(&client, "the photos, offline", Duration::from_secs(30), PANE_1_LOADED).await;
     screenshot(&client, "offline.png").await;
     client.close().await.unwrap();
 }

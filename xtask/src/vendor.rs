@@ -15,9 +15,11 @@ pub fn ensure() -> Result {
     let modules = root.join("node_modules");
     if FILES.iter().any(|(from, _)| !modules.join(from).is_file()) || lock_is_newer(&root) {
         if Command::new("npm").arg("--version").output().is_err() {
-            return Err("npm is needed for the UI's libraries (OpenSeadragon): install Node.js 18+ with npm \
+            return Err(
+                "npm is needed for the UI's libraries (OpenSeadragon): install Node.js 18+ with npm \
                         (Debian: apt install nodejs npm)"
-                .into());
+                    .into(),
+            );
         }
         run(Command::new("npm").args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"]))?;
     }
@@ -37,7 +39,8 @@ pub fn ensure() -> Result {
 /// npm ci leaves `node_modules/.package-lock.json`; an older one means the lockfile changed.
 fn lock_is_newer(root: &Path) -> bool {
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    match (modified(&root.join("package-lock.json")), modified(&root.join("node_modules/.package-lock.json"))) {
+    match (modified(&root.join("package-lock.json")), modified(&root.join("node_modules/.package-lock.json")))
+    {
         (Some(lock), Some(installed)) => lock > installed,
         _ => true,
     }

@@ -148,6 +148,8 @@ const MIGRATIONS: &[&str] = &[
         ON CONFLICT (status, urgency_rank, practice_ods)
         DO UPDATE SET referrals = referrals + 1, practice_name = excluded.practice_name;
      END;",
+    // 6: a patient's earlier referrals (priors in the viewer), by NHS number.
+    "CREATE INDEX worklist_patient ON worklist_entry (nhs_number, received_at);",
 ];
 
 /// The schema version whose step creates the worklist table; the rows are filled in Rust after
@@ -381,6 +383,25 @@ impl Cache {
         }
         transaction.commit()?;
         Ok(())
+    }
+
+    /// The other cached referrals of the patient with this NHS number received before
+    /// `before` (RFC 3339), newest first: the viewer's priors.
+    pub fn earlier_referral_ids(
+        &self,
+        nhs_number: &str,
+        before: &str,
+        except: &str,
+    ) -> Result<Vec<String>, CoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT referral_id FROM worklist_entry
+             WHERE nhs_number = ?1 AND received_at < ?2 AND referral_id <> ?3
+             ORDER BY received_at DESC",
+        )?;
+        let ids = statement
+            .query_map(params![nhs_number, before, except], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
     }
 
     pub fn referral(&self, id: &str) -> Result<Option<CachedReferral>, CoreError> {

@@ -267,15 +267,33 @@ impl Desk {
         cache.mark_opened(referral_id, Utc::now())?;
         let failures: HashMap<String, String> =
             cache.photo_failures()?.into_iter().map(|(id, _attempts, problem)| (id, problem)).collect();
-        let mut photos = Vec::with_capacity(cached.referral.photos.len());
-        for meta in &cached.referral.photos {
-            let ready = cache.has_photo(&meta.content_id)?;
-            photos.push(PhotoItem {
-                meta: meta.clone(),
-                ready,
-                url: None,
-                problem: if ready { None } else { failures.get(&meta.content_id).cloned() },
-            });
+        let photo_items = |metas: &[dermdesk_protocol::PhotoMeta]| -> Result<Vec<PhotoItem>, CoreError> {
+            let mut photos = Vec::with_capacity(metas.len());
+            for meta in metas {
+                let ready = cache.has_photo(&meta.content_id)?;
+                photos.push(PhotoItem {
+                    meta: meta.clone(),
+                    ready,
+                    url: None,
+                    problem: if ready { None } else { failures.get(&meta.content_id).cloned() },
+                });
+            }
+            Ok(photos)
+        };
+        let photos = photo_items(&cached.referral.photos)?;
+        let mut priors = Vec::new();
+        let patient = &cached.referral.patient.nhs_number;
+        for id in
+            cache.earlier_referral_ids(patient, &cached.referral.received_at.to_rfc3339(), referral_id)?
+        {
+            if let Some(prior) = cache.referral(&id)? {
+                priors.push(views::PriorReferral {
+                    photos: photo_items(&prior.referral.photos)?,
+                    referral_id: id,
+                    received_at: prior.referral.received_at,
+                    question: prior.referral.clinical.question.clone(),
+                });
+            }
         }
         let latest = cache.latest_outcome(referral_id)?;
         let draft = cache.draft(referral_id)?;
@@ -305,6 +323,7 @@ impl Desk {
             draft_saved_at: draft.map(|(_, at)| at),
             referral: cached.referral,
             photos,
+            priors,
         })
     }
 

@@ -165,6 +165,17 @@ pub struct ReferralView {
     /// The signed outcome was refused because the referral changed: review and sign again.
     pub can_sign_again: bool,
     pub draft_saved_at: Option<DateTime<Utc>>,
+    /// The same patient's earlier referrals in the cache (by NHS number), newest first.
+    pub priors: Vec<PriorReferral>,
+}
+
+/// An earlier referral of the same patient: its photos can go beside the current ones.
+#[derive(Debug, Clone, Serialize)]
+pub struct PriorReferral {
+    pub referral_id: String,
+    pub received_at: DateTime<Utc>,
+    pub question: String,
+    pub photos: Vec<PhotoItem>,
 }
 
 /// Where a referral stands against its due date when the view is built, in working days of
