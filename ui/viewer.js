@@ -4,7 +4,7 @@
 //! - First pixels come from `preview.jpg` (a small, fast preview); the tile pyramid
 //!   (`info.json` + `tiles/<level>/<col>_<row>.jpg`, Deep Zoom geometry) loads above it.
 //! - EXIF orientation is applied at display time, per image (OpenSeadragon rotation + flip),
-//!   from `info.json`, so the pixels are never rotated in memory and never shown on their side.
+//!   from `info.json` (rotation_degrees, flip_horizontal), so the pixels are never rotated in memory and never shown on their side.
 //! - Rotate 90° / flip act on the view; brightness, contrast and gamma are CSS/SVG filters on
 //!   the pane (per photo, reset with one click); nothing changes the photo itself.
 //! - A ruler measures in image pixels; once calibrated (a line drawn over a known length, e.g. a
@@ -16,18 +16,6 @@ const OSD = () => window.OpenSeadragon;
 const SVG_NS = "http://www.w3.org/2000/svg";
 const MAX_ZOOM_PIXEL_RATIO = 8; // 800 %: enough for a dermoscopic border
 let paneCount = 0;
-
-/** EXIF orientation → the display transform (degrees clockwise, then a horizontal mirror). */
-export const ORIENTATION_TRANSFORMS = {
-  1: { rotation: 0, flip: false },
-  2: { rotation: 0, flip: true },
-  3: { rotation: 180, flip: false },
-  4: { rotation: 180, flip: true },
-  5: { rotation: 90, flip: true },
-  6: { rotation: 90, flip: false },
-  7: { rotation: 270, flip: true },
-  8: { rotation: 270, flip: false },
-};
 
 /** Where each resource of a photo lives, from the base URL the back end gives. */
 export const photoResource = {
@@ -148,9 +136,10 @@ export class PhotoPane {
     }
     if (token !== this.requestToken) return;
     this.info = info;
-    const transform = ORIENTATION_TRANSFORMS[info.orientation] ?? ORIENTATION_TRANSFORMS[1];
-    const rotation = info.rotation_degrees ?? transform.rotation;
-    const flipped = info.flip_horizontal ?? transform.flip;
+    // The core turns EXIF orientation into the display transform (dermdesk-imaging's
+    // display_transform): rotate clockwise, then mirror.
+    const rotation = info.rotation_degrees;
+    const flipped = info.flip_horizontal;
     const url = photo.url;
     const maxLevel = info.levels - 1;
     const tileSource = {

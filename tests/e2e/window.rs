@@ -237,7 +237,14 @@ async fn compare_photos(client: &Client) {
         .click()
         .await
         .unwrap();
-    wait_for(client, "back to the first referral", Duration::from_secs(30), PANE_1_LOADED).await;
+    // The pane still says "loaded" for the other referral until this one's view arrives.
+    wait_for(
+        client,
+        "back to the first referral",
+        Duration::from_secs(30),
+        &format!("document.querySelector('#detail-content').dataset.referralId === '{open_before}' && {PANE_1_LOADED}"),
+    )
+    .await;
 }
 
 /// "Save a verifiable copy" on the open referral's signed outcome: the file lands in the export
@@ -435,7 +442,6 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
     wait_for(&client, "the main photo's tiles", Duration::from_secs(60), PANE_1_LOADED).await;
     screenshot(&client, "referral.png").await;
     compare_photos(&client).await;
-    screenshot(&client, "referral.png").await;
 
     // 3. Write an outcome, Sign & send, confirm: it shows as sent.
     client.find(Locator::Css("#kind-gp_treatment_plan")).await.unwrap().click().await.unwrap();

@@ -19,19 +19,18 @@ const USAGE: &str = "usage: dermdesk-bench sync [--repetitions N] [--photos N] [
                      dermdesk-bench worklist [--repetitions N] [--iterations N] [--referrals N] \
                      [--out DIR] [--doc FILE]";
 
+/// An option's value as a positive whole number, or an error naming the option.
+fn positive(arg: &str, text: &str) -> Result<usize, String> {
+    text.parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("{arg}: {text} is not a positive number"))
+}
+
 fn parse_images(args: &[String]) -> Result<images::Settings, String> {
     let mut settings = images::Settings { repetitions: 5, out_dir: PathBuf::from("target/bench"), doc: None };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let value = rest.next().ok_or_else(|| format!("{arg} needs a value"))?;
         match arg.as_str() {
-            "--repetitions" => {
-                settings.repetitions = value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("{arg}: {value} is not a positive number"))?
-            }
+            "--repetitions" => settings.repetitions = positive(arg, value)?,
             "--out" => settings.out_dir = PathBuf::from(value),
             "--doc" => settings.doc = Some(PathBuf::from(value)),
             other => return Err(format!("unknown option {other}\n{USAGE}")),
@@ -54,13 +53,7 @@ fn parse_sync(args: &[String]) -> Result<sync::Settings, String> {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let mut value = || rest.next().ok_or_else(|| format!("{arg} needs a value"));
-        let mut number = || -> Result<usize, String> {
-            let text = value()?;
-            text.parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{arg}: {text} is not a positive number"))
-        };
+        let mut number = || value().and_then(|text| positive(arg, text));
         match arg.as_str() {
             "--repetitions" => settings.repetitions = number()?,
             "--photos" => settings.photos = number()?,
@@ -92,13 +85,7 @@ fn parse_worklist(args: &[String]) -> Result<worklist::Settings, String> {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let mut value = || rest.next().ok_or_else(|| format!("{arg} needs a value"));
-        let mut number = || -> Result<usize, String> {
-            let text = value()?;
-            text.parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{arg}: {text} is not a positive number"))
-        };
+        let mut number = || value().and_then(|text| positive(arg, text));
         match arg.as_str() {
             "--repetitions" => settings.repetitions = number()?,
             "--iterations" => settings.iterations = number()?,
