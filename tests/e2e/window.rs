@@ -8,101 +8,13 @@
 //! from the encrypted cache. Another stops a separate hub process half-way through a sync and
 //! starts it again: the window says offline with the outcome waiting, then finishes by itself.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use dermdesk_e2e::{free_port, screenshot, wait_for, Driver, HubProcess};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
-
-/// Where screenshots of the run go (the README's screenshot comes from here).
-fn screenshot_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-struct Driver {
-    process: Child,
-    port: u16,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Driver {
-    /// `env` reaches the app, which WebKitWebDriver starts as its child.
-    fn start_with_env(env: &[(&str, &str)]) -> Driver {
-        let port = free_port();
-        let process = Command::new("WebKitWebDriver")
-            .arg(format!("--port={port}"))
-            .envs(env.iter().copied())
-            // Without it, WebKitGTK refuses automation and session creation hangs.
-            .env("TAURI_WEBVIEW_AUTOMATION", "true")
-            // Small synthetic photos keep the first demo start quick in tests.
-            .env("DERMDESK_DEMO_SCALE", "small")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("WebKitWebDriver (install webkit2gtk-driver)");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "WebKitWebDriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Driver { process, port }
-    }
-
-    async fn open_app(&self, args: &[&str]) -> Client {
-        let app = std::env::var("DERMDESK_APP").expect("DERMDESK_APP: run through `cargo xtask test`");
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert("webkitgtk:browserOptions".into(), json!({ "binary": app, "args": args }));
-        ClientBuilder::rustls()
-            .expect("TLS roots")
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .expect("a WebDriver session with the app")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-/// Polls `script` (a JS expression) until it is truthy; returns its value.
-async fn wait_for(client: &Client, what: &str, timeout: Duration, script: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let value = client.execute(&format!("return ({script});"), vec![]).await.unwrap_or(Value::Null);
-        let truthy = match &value {
-            Value::Null => false,
-            Value::Bool(b) => *b,
-            Value::Number(n) => n.as_f64() != Some(0.0),
-            Value::String(s) => !s.is_empty(),
-            Value::Array(a) => !a.is_empty(),
-            Value::Object(_) => true,
-        };
-        if truthy {
-            return value;
-        }
-        if started.elapsed() > timeout {
-            let text = client.execute("return document.body.innerText;", vec![]).await.unwrap_or_default();
-            panic!("timed out after {timeout:?} waiting for {what}; the window shows:\n{text}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn screenshot(client: &Client, name: &str) {
-    let png = client.screenshot().await.expect("screenshot");
-    std::fs::write(screenshot_dir().join(name), png).unwrap();
-}
 
 /// Sign & send…: the confirmation dialog opens, showing what will be signed.
 async fn open_confirmation(client: &Client) {
@@ -538,84 +450,6 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
     wait_for(&client, "the photos, offline", Duration::from_secs(30), PANE_1_LOADED).await;
     screenshot(&client, "offline.png").await;
     client.close().await.unwrap();
-}
-
-/// The reference hub as a separate process on a fixed loopback port, with its database on disk,
-/// so it can be stopped dead and started again where it was.
-struct HubProcess {
-    process: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl HubProcess {
-    fn binary() -> String {
-        std::env::var("DERMDESK_HUB").expect("DERMDESK_HUB: run through `cargo xtask test`")
-    }
-
-    /// Seeds the demo and returns the hub with the demo consultant's enrolment code.
-    fn start_seeded(dir: PathBuf, port: u16, faults: &str) -> (HubProcess, String) {
-        use std::io::BufRead as _;
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut process = Self::command(&dir, port)
-            .args(["--demo", "--demo-scale", "small", "--faults", faults])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the hub starts");
-        let mut code = None;
-        let lines = std::io::BufReader::new(process.stdout.take().unwrap()).lines();
-        for line in lines {
-            let line = line.unwrap();
-            if let Some(found) = line.strip_prefix("Enrolment code: ") {
-                code = Some(found.trim().to_owned());
-                break;
-            }
-        }
-        let hub = HubProcess { process, port, dir };
-        hub.wait_listening();
-        (hub, code.expect("the hub prints the demo enrolment code"))
-    }
-
-    fn restart(dir: PathBuf, port: u16) -> HubProcess {
-        let process = Self::command(&dir, port).stdout(Stdio::null()).spawn().expect("the hub starts again");
-        let hub = HubProcess { process, port, dir };
-        hub.wait_listening();
-        hub
-    }
-
-    fn command(dir: &std::path::Path, port: u16) -> Command {
-        let mut command = Command::new(Self::binary());
-        command
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-            .arg("--db")
-            .arg(dir.join("hub.sqlite3"))
-            .arg("--photos")
-            .arg(dir.join("photos"))
-            .stderr(Stdio::inherit());
-        command
-    }
-
-    fn wait_listening(&self) {
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(300), "the hub did not start listening");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Kills the hub without warning (as a lost connection looks to the app).
-    fn kill(mut self) -> PathBuf {
-        self.process.kill().unwrap();
-        self.process.wait().unwrap();
-        std::mem::take(&mut self.dir)
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
 }
 
 const STATUS_TEXT: &str = "document.querySelector('#sync-summary').textContent";
