@@ -43,6 +43,27 @@ export const status = () => invoke("status");
 /** Rows for the worklist, already sorted by urgency then due date. */
 export const worklist = () => invoke("worklist");
 
+/**
+ * One page of the worklist: `query` = {statuses, urgencies, practice, search, offset, limit};
+ * returns {rows, total_matching, counts_by_status, practices}.
+ */
+export const worklistQuery = (query) => invoke("worklist_query", { query });
+
+/** The worklist's filters and scroll as last left (kept in the encrypted cache), or null. */
+export const worklistView = () => invoke("worklist_view");
+
+/** Remembers the worklist's filters and scroll (a small object). */
+export const saveWorklistView = (view) => invoke("save_worklist_view", { view });
+
+/** {referrals_total, referrals_ready, photos_total, photos_ready, bytes_ready, bytes_missing, missing, ready, summary, sync_problem}. */
+export const readiness = () => invoke("readiness");
+
+/** Runs a full sync now and returns readiness (progress arrives as status events). */
+export const prepareForOffline = () => invoke("prepare_for_offline");
+
+/** Worklist rows falling due from `from` to `to` ("YYYY-MM-DD", London dates, both included). */
+export const dueWithin = (from, to) => invoke("due_within", { from, to });
+
 /** One referral with its photos and outcome; the back end marks it opened. */
 export const referral = (referralId) => invoke("referral", { referralId });
 

@@ -4,19 +4,30 @@
 
 import * as api from "./api.js";
 import { ReferralDetail } from "./detail.js";
+import { SHORTCUTS as PHOTO_SHORTCUTS } from "./compare.js";
 import { DeviceDialog } from "./device.js";
-import { byId, isTypingTarget } from "./dom.js";
+import { byId, h, isTypingTarget, replaceChildren } from "./dom.js";
+import { WorklistFilters } from "./filters.js";
 import { OutcomePanel } from "./outcome.js";
 import { renderStatus } from "./statusbar.js";
 import { notify, notifyError } from "./toast.js";
+import { TripDialog } from "./trip.js";
 import { Worklist } from "./worklist.js";
 
 const CLOCK_TICK_MS = 30_000; // "due today", "overdue" and "Last sync" are relative to now.
+const PAGE_SIZE = 200; // Rows drawn at once; "Show more" adds another page.
+const SAVE_VIEW_DELAY_MS = 400;
 
 const state = {
   status: null,
   rows: [],
+  /** The last `WorklistPage` (counts per status and practice, total matching). */
+  page: null,
+  limit: PAGE_SIZE,
   worklistLoaded: false,
+  /** The remembered filters and scroll were read back (needs the cache open). */
+  viewRestored: false,
+  pendingScroll: null,
   openId: null,
   openView: null,
   /** Version of the open referral when the consultant opened it, to notice GP updates. */
@@ -24,6 +35,21 @@ const state = {
 };
 
 const worklist = new Worklist({ onOpen: (referralId) => openReferral(referralId) });
+const filters = new WorklistFilters({
+  onChange: () => {
+    state.limit = PAGE_SIZE;
+    worklist.scrollTop = 0;
+    refreshWorklist();
+    saveViewSoon();
+  },
+});
+const trip = new TripDialog({
+  onOpenReferral: (referralId) => {
+    worklist.select(referralId);
+    openReferral(referralId);
+  },
+  onWindowChange: () => saveViewSoon(),
+});
 const detail = new ReferralDetail();
 const outcomePanel = new OutcomePanel({
   sign: (referralId, referralVersion, outcome) => api.signAndSend(referralId, referralVersion, outcome),
@@ -47,6 +73,7 @@ const outcomePanel = new OutcomePanel({
 
 function worklistEmptyText() {
   const status = state.status;
+  if (filters.isFiltered() && state.page) return "No referral matches these filters. Clear them to see every referral.";
   if (status && !status.syncing && status.online === null && status.last_error) {
     return "Derm Desk could not open its encrypted cache. The message above says why; nothing was stored.";
   }
@@ -57,8 +84,44 @@ function worklistEmptyText() {
 }
 
 function renderWorklist() {
-  worklist.render(state.rows, { emptyText: worklistEmptyText() });
+  const all = Object.values(state.page?.counts_by_status ?? {}).reduce((sum, n) => sum + n, 0);
+  worklist.render(state.rows, { emptyText: worklistEmptyText(), total: all });
   worklist.setOpen(state.openId);
+  filters.renderFacets(state.page, state.rows.length);
+  const more = byId("worklist-more");
+  const remaining = (state.page?.total_matching ?? 0) - state.rows.length;
+  more.hidden = remaining <= 0;
+  more.textContent = `Show ${Math.min(remaining, PAGE_SIZE)} more`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The remembered view: filters, search, scroll and trip dates, kept in the encrypted cache
+// (never in the webview's storage, since a search may hold a patient's name).
+
+let saveViewTimer = null;
+function saveViewSoon() {
+  if (!state.viewRestored) return; // Never overwrite what was remembered before reading it.
+  clearTimeout(saveViewTimer);
+  saveViewTimer = setTimeout(() => {
+    const view = {
+      ...filters.value,
+      scroll: Math.round(worklist.scrollTop),
+      selected: worklist.selectedId,
+      trip: { from: byId("trip-from").value, to: byId("trip-to").value },
+    };
+    api.saveWorklistView(view).catch((error) => console.warn("the worklist view was not remembered", error?.kind));
+  }, SAVE_VIEW_DELAY_MS);
+}
+
+async function restoreViewOnce() {
+  if (state.viewRestored) return;
+  const view = await api.worklistView(); // Throws "starting" until the cache is open.
+  state.viewRestored = true;
+  if (!view) return;
+  filters.restore(view);
+  trip.restoreWindow(view.trip);
+  if (Number.isFinite(view.scroll)) state.pendingScroll = view.scroll;
+  if (typeof view.selected === "string") worklist.selectedId = view.selected;
 }
 
 function openReferralNotices() {
@@ -114,7 +177,10 @@ function coalesced(task) {
 
 const refreshWorklist = coalesced(async () => {
   try {
-    state.rows = await api.worklist();
+    await restoreViewOnce();
+    const page = await api.worklistQuery({ ...filters.query(), offset: 0, limit: state.limit });
+    state.page = page;
+    state.rows = page.rows;
     state.worklistLoaded = true;
   } catch (error) {
     // While the cache is still opening, the status bar already says so; the back end sends
@@ -124,6 +190,10 @@ const refreshWorklist = coalesced(async () => {
     if (error?.kind !== "starting" && !startUpFailure) notifyError(error, "The worklist could not be loaded");
   }
   renderWorklist();
+  if (state.pendingScroll !== null && state.rows.length) {
+    worklist.scrollTop = state.pendingScroll;
+    state.pendingScroll = null;
+  }
   reportReadyOnce();
 });
 
@@ -193,8 +263,11 @@ async function openReferral(referralId) {
 
 function applyStatus(status) {
   const wasOnline = state.status?.online;
+  const wasSyncing = state.status?.syncing;
   state.status = status;
   renderStatus(status);
+  trip.showStatus(status);
+  if (wasSyncing && !status.syncing) trip.refresh();
   if (!state.rows.length) renderWorklist(); // The empty text depends on syncing/online.
   // The offline note under the form depends on `online`.
   if (state.openView && wasOnline !== status.online) renderOpenReferral();
@@ -213,7 +286,32 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if (isTypingTarget(event.target) || byId("confirm-dialog").open) return;
+  if (event.target === byId("worklist-search")) {
+    if (event.key === "ArrowDown" || (event.key === "Enter" && state.rows.length)) {
+      // From the search straight into the list: ↓ moves to the first match, Enter opens it.
+      worklist.move(1);
+      if (event.key === "Enter") openReferral(worklist.selectedId);
+      event.preventDefault();
+    }
+    return;
+  }
+  if (isTypingTarget(event.target) || document.querySelector("dialog[open]")) return;
+  if (event.key === "/") {
+    filters.focusSearch();
+    event.preventDefault();
+    return;
+  }
+  if (event.key === "t") {
+    trip.open();
+    event.preventDefault();
+    return;
+  }
+  const inViewer = event.target instanceof Element && event.target.closest("#photo-viewer");
+  if (event.key === "?" && !inViewer) {
+    openHelp();
+    event.preventDefault();
+    return;
+  }
   if (event.key === "o" && state.openView && outcomePanel.focusForm()) {
     event.preventDefault();
     return;
@@ -230,6 +328,52 @@ document.addEventListener("keydown", (event) => {
   if (!inPhotos && event.key.startsWith("Arrow")) return;
   if (state.openView && detail.photoViewer.handleKey(event)) event.preventDefault();
 });
+
+/** Every key in one place: the worklist's, the outcome's and the photo viewer's. */
+const HELP = [
+  [
+    "Worklist",
+    [
+      ["j / k, ↓ / ↑", "Next / previous referral"],
+      ["Enter", "Open the selected referral"],
+      ["/", "Search by name, NHS number or referral id (Enter opens the first match, Esc clears)"],
+      ["Home / End, PgUp / PgDn", "First / last, ten at a time"],
+      ["t", "Trip: prepare for offline, what falls due while away"],
+    ],
+  ],
+  [
+    "Outcome",
+    [
+      ["o", "Write the outcome of the open referral"],
+      ["Alt+1 … Alt+4", "Treatment plan, face to face, more information, advice and discharge"],
+      ["Ctrl+Enter (⌘+Enter)", "Sign and send (asks to confirm first)"],
+    ],
+  ],
+  ["Photos (when the photos have the focus)", PHOTO_SHORTCUTS],
+];
+
+function openHelp() {
+  replaceChildren(
+    byId("help-columns"),
+    HELP.map(([title, keys]) =>
+      h(
+        "section",
+        { class: "help-group" },
+        h("h3", { class: "section-title", text: title }),
+        h("dl", { class: "help-list" }, keys.flatMap(([key, what]) => [h("dt", {}, h("kbd", { text: key })), h("dd", { text: what })])),
+      ),
+    ),
+  );
+  byId("help-dialog").showModal();
+}
+
+byId("open-trip").addEventListener("click", () => trip.open());
+byId("worklist-more").addEventListener("click", () => {
+  state.limit += PAGE_SIZE;
+  refreshWorklist();
+});
+byId("worklist").addEventListener("scroll", () => saveViewSoon(), { passive: true });
+byId("worklist").addEventListener("click", () => saveViewSoon());
 
 const deviceDialog = new DeviceDialog();
 byId("consultant").addEventListener("click", () => deviceDialog.open());
@@ -284,10 +428,13 @@ async function start() {
   }
   await refreshWorklist();
 
+  // Due labels are counted by the core at query time: ask again as the clock moves on.
   setInterval(() => {
     if (state.status) renderStatus(state.status);
-    renderWorklist();
+    refreshWorklist();
+    // The open referral is redrawn, not fetched again (fetching records a view).
     if (state.openView) detail.render(state.openView, { notices: openReferralNotices() });
+    trip.refresh();
   }, CLOCK_TICK_MS);
 }
 

@@ -4,13 +4,12 @@
 
 import { byId, h, replaceChildren } from "./dom.js";
 import {
-  DUE_LABELS,
   SEX_LABELS,
   SOURCE_LABELS,
   URGENCY_LONG_LABELS,
   VIEW_LABELS,
   ageInYears,
-  dueState,
+  dueTone,
   formatBirthDate,
   formatDateTime,
   formatDate,
@@ -85,7 +84,7 @@ export class ReferralDetail {
   #renderHeader(view, now) {
     const { patient, practice, referrer } = view.referral;
     const urgency = view.referral.urgency;
-    const due = dueState(view.due_at, now);
+    const due = view.outcome ? "done" : dueTone(view);
     const age = ageInYears(patient.date_of_birth, now);
     const fact = (name, value, extraClass) =>
       h("span", { class: ["fact", extraClass] }, h("span", { class: "fact-name", text: name }), " ", h("span", { class: "fact-value", text: value }));
@@ -120,7 +119,8 @@ export class ReferralDetail {
           h("span", { class: "fact-name", text: "Due" }),
           " ",
           h("span", { class: "fact-value", text: formatDateTime(view.due_at) }),
-          DUE_LABELS[due] && h("span", { class: ["due-flag", `due-${due}`], text: DUE_LABELS[due] }),
+          due !== "done" && h("span", { class: ["due-flag", `due-${due}`], text: view.due_label }),
+          view.due_note && h("span", { class: "due-note", text: view.due_note }),
         ),
         h(
           "p",

@@ -121,17 +121,16 @@ export function formatShortInstant(value, now = new Date()) {
  * How a due date stands against now: "overdue" once the instant has passed, "today" when it
  * falls later on the same UK day, "tomorrow", otherwise "later".
  */
-export function dueState(dueAt, now = new Date()) {
-  const due = parseInstant(dueAt);
-  if (!due) return "later";
-  if (due.getTime() < now.getTime()) return "overdue";
-  const difference = dayDifference(londonDay(now), londonDay(due));
-  if (difference === 0) return "today";
-  if (difference === 1) return "tomorrow";
+/**
+ * How a due date should look, from the core's working-day count (`working_days_left`,
+ * `overdue`): "overdue", "today", "tomorrow" (next working day) or "later".
+ */
+export function dueTone(due) {
+  if (due.overdue) return "overdue";
+  if (due.working_days_left <= 0) return "today";
+  if (due.working_days_left === 1) return "tomorrow";
   return "later";
 }
-
-export const DUE_LABELS = { overdue: "Overdue", today: "Due today", tomorrow: "Due tomorrow", later: "" };
 
 /** "943 476 5919"; anything that is not ten digits is shown as it came, so nothing is hidden. */
 export function formatNhsNumber(value) {
@@ -180,7 +179,7 @@ export const STATUS_LABELS = {
   new: "New",
   opened: "Opened",
   draft: "Draft",
-  queued: "Queued",
+  queued: "Waiting to go",
   sent: "Sent",
   conflict: "Conflict",
   rejected: "Rejected",

@@ -4,11 +4,10 @@
 
 import { byId, h, replaceChildren } from "./dom.js";
 import {
-  DUE_LABELS,
   STATUS_LABELS,
   URGENCY_LABELS,
   URGENCY_LONG_LABELS,
-  dueState,
+  dueTone,
   formatDateTime,
   formatNhsNumber,
   formatDayMonth,
@@ -38,17 +37,29 @@ export class Worklist {
     });
   }
 
-  /** Draws the rows; `emptyText` explains an empty list (e.g. still syncing). */
-  render(rows, { now = new Date(), emptyText = "No referrals assigned to you." } = {}) {
+  /**
+   * Draws the rows; `emptyText` explains an empty list (e.g. still syncing); `total` is how
+   * many referrals are on this computer (the header's count).
+   */
+  render(rows, { emptyText = "No referrals assigned to you.", total = rows.length } = {}) {
     this.rows = rows;
     if (this.selectedId && !rows.some((row) => row.referral_id === this.selectedId)) this.selectedId = null;
 
-    replaceChildren(this.list, rows.map((row, index) => this.#row(row, index, now)));
+    replaceChildren(this.list, rows.map((row, index) => this.#row(row, index)));
     this.list.hidden = rows.length === 0;
     this.empty.hidden = rows.length > 0;
     this.empty.textContent = emptyText;
-    this.count.textContent = rows.length ? String(rows.length) : "";
+    this.count.textContent = total ? String(total) : "";
     this.#syncActiveDescendant();
+  }
+
+  /** The list's scroll position (remembered with the filters). */
+  get scrollTop() {
+    return this.list.scrollTop;
+  }
+
+  set scrollTop(value) {
+    this.list.scrollTop = value;
   }
 
   /** Marks the referral shown on the right. */
@@ -109,8 +120,10 @@ export class Worklist {
     event.preventDefault();
   }
 
-  #row(row, index, now) {
-    const due = dueState(row.due_at, now);
+  #row(row, index) {
+    // Once signed, the due date is history: no flag.
+    const answered = row.status === "queued" || row.status === "sent";
+    const due = answered ? "done" : dueTone(row);
     const selected = row.referral_id === this.selectedId;
     const open = row.referral_id === this.openId;
     const photosComplete = row.photos_ready >= row.photos_total;
@@ -119,7 +132,7 @@ export class Worklist {
       {
         id: `worklist-row-${index}`,
         class: ["worklist-row", `urgency-${row.urgency}`, `status-${row.status}`, selected && "is-selected", open && "is-open"],
-        dataset: { referralId: row.referral_id, due },
+        dataset: { referralId: row.referral_id, due, receivedAt: row.received_at },
         attrs: { role: "option", "aria-selected": selected ? "true" : "false", "aria-current": open ? "true" : null },
       },
       h("span", {
@@ -144,14 +157,14 @@ export class Worklist {
       h(
         "span",
         { class: "row-line row-dates" },
-        h("span", { text: `Received ${formatDayMonth(row.received_at)}`, title: formatDateTime(row.received_at) }),
+        !answered && h("span", { class: ["due-flag", `due-${due}`], text: row.due_label }),
+        h("span", {
+          class: ["row-due", `due-${due}`],
+          text: answered ? `Due ${formatDayMonth(row.due_at)}` : formatDayMonth(row.due_at),
+          title: [`Due ${formatDateTime(row.due_at)}`, row.due_note].filter(Boolean).join(". "),
+        }),
         h("span", { class: "row-separator", text: "·", attrs: { "aria-hidden": "true" } }),
-        h(
-          "span",
-          { class: ["row-due", `due-${due}`], title: `Due ${formatDateTime(row.due_at)}` },
-          `Due ${formatDayMonth(row.due_at)}`,
-          DUE_LABELS[due] && h("span", { class: ["due-flag", `due-${due}`], text: DUE_LABELS[due] }),
-        ),
+        h("span", { class: "row-received", text: `Received ${formatDayMonth(row.received_at)}`, title: formatDateTime(row.received_at) }),
       ),
     );
   }

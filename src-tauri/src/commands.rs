@@ -20,6 +20,56 @@ pub async fn worklist(state: State<'_, AppState>) -> AppResult<Vec<WorklistRow>>
     run_blocking(move || Ok(desk.worklist()?)).await
 }
 
+/// One page of the worklist as filtered and searched, with counts per status and practice.
+#[tauri::command]
+pub async fn worklist_query(
+    state: State<'_, AppState>,
+    query: dermdesk_core::worklist::WorklistQuery,
+) -> AppResult<dermdesk_core::worklist::WorklistPage> {
+    let desk = state.desk()?;
+    run_blocking(move || Ok(desk.worklist_query(&query)?)).await
+}
+
+/// The worklist's filters, search and scroll as last left (kept in the encrypted cache).
+#[tauri::command]
+pub async fn worklist_view(state: State<'_, AppState>) -> AppResult<Option<serde_json::Value>> {
+    let desk = state.desk()?;
+    run_blocking(move || Ok(desk.worklist_view_state()?)).await
+}
+
+#[tauri::command]
+pub async fn save_worklist_view(state: State<'_, AppState>, view: serde_json::Value) -> AppResult<()> {
+    let desk = state.desk()?;
+    run_blocking(move || Ok(desk.save_worklist_view_state(&view)?)).await
+}
+
+/// Is everything here for working offline, and what is missing.
+#[tauri::command]
+pub async fn readiness(state: State<'_, AppState>) -> AppResult<dermdesk_core::worklist::Readiness> {
+    let desk = state.desk()?;
+    run_blocking(move || Ok(desk.readiness()?)).await
+}
+
+/// "Prepare for offline": a full sync now, then the readiness report. Progress arrives as
+/// `status` events meanwhile.
+#[tauri::command]
+pub async fn prepare_for_offline(
+    state: State<'_, AppState>,
+) -> AppResult<dermdesk_core::worklist::Readiness> {
+    state.prepare_for_offline().await
+}
+
+/// Referrals falling due from `from` to `to` (London dates, both included): a trip's workload.
+#[tauri::command]
+pub async fn due_within(
+    state: State<'_, AppState>,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> AppResult<Vec<WorklistRow>> {
+    let desk = state.desk()?;
+    run_blocking(move || Ok(desk.due_within(from, to)?)).await
+}
+
 #[tauri::command]
 pub async fn referral(state: State<'_, AppState>, referral_id: String) -> AppResult<ReferralView> {
     let desk = state.desk()?;

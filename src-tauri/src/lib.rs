@@ -61,6 +61,12 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -
         .invoke_handler(tauri::generate_handler![
             commands::status,
             commands::worklist,
+            commands::worklist_query,
+            commands::worklist_view,
+            commands::save_worklist_view,
+            commands::readiness,
+            commands::prepare_for_offline,
+            commands::due_within,
             commands::referral,
             commands::sign_and_send,
             commands::sync_now,

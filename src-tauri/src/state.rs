@@ -59,6 +59,14 @@ impl AppState {
         }
     }
 
+    /// Runs a full sync and reports readiness (see `Engine::prepare_for_offline`).
+    pub async fn prepare_for_offline(&self) -> AppResult<dermdesk_core::worklist::Readiness> {
+        match self.running.get() {
+            Some(running) => Ok(running.engine.prepare_for_offline().await?),
+            None => Err(self.desk().err().unwrap_or_else(AppError::starting)),
+        }
+    }
+
     pub fn status(&self) -> SyncStatus {
         match self.running.get() {
             Some(running) => running.engine.status().borrow().clone(),

@@ -113,7 +113,7 @@ async fn compare_photos(client: &Client) {
              const seen = new Map(); \
              for (const r of rows) { const n = r.querySelector('.nhs-number').textContent; seen.set(n, (seen.get(n) ?? []).concat([r])); } \
              const twice = [...seen.values()].find(list => list.length > 1); \
-             twice.sort((a, b) => (a.querySelector('.row-dates span').title < b.querySelector('.row-dates span').title ? 1 : -1)); \
+             twice.sort((a, b) => (a.dataset.receivedAt < b.dataset.receivedAt ? 1 : -1)); \
              twice[0].click();",
             vec![],
         )

@@ -6,7 +6,7 @@ import { test } from "node:test";
 
 import {
   ageInYears,
-  dueState,
+  dueTone,
   formatBirthDate,
   formatDate,
   formatDateTime,
@@ -44,12 +44,13 @@ test("age counts whole years on the London calendar day", () => {
   assert.equal(ageInYears("nonsense", now), null);
 });
 
-test("due state: overdue once passed, today on the same London day", () => {
-  const now = new Date("2026-07-01T10:00:00Z");
-  assert.equal(dueState("2026-07-01T09:59:00Z", now), "overdue");
-  assert.equal(dueState("2026-07-01T22:30:00Z", now), "today"); // 23:30 BST
-  assert.equal(dueState("2026-07-01T23:30:00Z", now), "tomorrow"); // 00:30 BST on the 2nd
-  assert.equal(dueState("2026-07-05T10:00:00Z", now), "later");
+test("due tone follows the core's working-day count", () => {
+  assert.equal(dueTone({ overdue: true, working_days_left: -2 }), "overdue");
+  // Past 17:00 on the due day the core says overdue even with 0 days left.
+  assert.equal(dueTone({ overdue: true, working_days_left: 0 }), "overdue");
+  assert.equal(dueTone({ overdue: false, working_days_left: 0 }), "today");
+  assert.equal(dueTone({ overdue: false, working_days_left: 1 }), "tomorrow");
+  assert.equal(dueTone({ overdue: false, working_days_left: 3 }), "later");
 });
 
 test("last sync is a time today, 'Yesterday' or a short date", () => {

@@ -40,18 +40,15 @@ fn main() -> ExitCode {
         Some("e2e") => vendor::ensure()
             .and_then(|()| run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"])))
             .and_then(|()| {
-                session::end_to_end(cargo().args([
-                    "test",
-                    "-p",
-                    "dermdesk-e2e",
-                    "--",
-                    "--test-threads=1",
-                    "--nocapture",
-                ]))
+                // `cargo xtask e2e [--test NAME]`: one test file (tests/e2e/NAME.rs) or all.
+                let mut command = cargo();
+                command.args(["test", "-p", "dermdesk-e2e"]);
+                command.args(&args[1..]);
+                session::end_to_end(command.args(["--", "--test-threads=1", "--nocapture"]))
             }),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e \
+                "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e [--test NAME] \
                  | cargo xtask bench sync|images|worklist | cargo xtask faults [--quick] [--trials N] [--seed N] \
                  | cargo xtask verify FILE [--hub-key KEY] [--key-id ID]"
             );
@@ -87,12 +84,19 @@ pub fn cargo() -> Command {
 }
 
 fn app_binary() -> PathBuf {
-    root().join("target").join("debug").join(if cfg!(windows) { "dermdesk.exe" } else { "dermdesk" })
+    build_dir().join(if cfg!(windows) { "dermdesk.exe" } else { "dermdesk" })
+}
+
+/// Where cargo puts debug builds: CARGO_TARGET_DIR if set (relative to the workspace), else target/.
+fn build_dir() -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), |dir| root().join(dir));
+    target.join("debug")
 }
 
 /// The reference hub as its own process (the end-to-end tests stop and restart it).
 fn hub_binary() -> PathBuf {
-    root().join("target").join("debug").join(if cfg!(windows) { "dermdesk-hub.exe" } else { "dermdesk-hub" })
+    build_dir().join(if cfg!(windows) { "dermdesk-hub.exe" } else { "dermdesk-hub" })
 }
 
 fn demo(args: &[String]) -> Result {

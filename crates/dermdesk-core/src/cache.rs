@@ -15,6 +15,9 @@ use crate::plan::{CacheOp, LocalReferral, OutboxState};
 use crate::views::{referral_status, ReferralStatus, StatusInputs};
 use crate::CoreError;
 
+/// Meta entry: the fingerprint of the deadline policy the stored due dates were counted with.
+const DUE_POLICY_META: &str = "due_policy";
+
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 /// Never edit a released step: add a new one.
 const MIGRATIONS: &[&str] = &[
@@ -423,6 +426,41 @@ impl Cache {
         )?;
         let rows = statement.query_map([], cached_referral)?;
         rows.map(|row| row?).collect()
+    }
+
+    /// Counts every cached referral's due date again with `due` unless they were last counted
+    /// under `fingerprint` (the deadline policy's); one transaction, so a crash leaves either
+    /// all the old dates or all the new. Returns how many due dates moved.
+    pub fn recount_due_dates(
+        &mut self,
+        fingerprint: &str,
+        due: impl Fn(&Referral) -> DateTime<Utc>,
+    ) -> Result<usize, CoreError> {
+        if self.meta(DUE_POLICY_META)?.as_deref() == Some(fingerprint) {
+            return Ok(0);
+        }
+        let referrals = self.referrals()?;
+        let transaction = self.connection.transaction()?;
+        let mut moved = 0;
+        for cached in &referrals {
+            let due_at = due(&cached.referral);
+            if due_at == cached.due_at {
+                continue;
+            }
+            let due_text = due_at.to_rfc3339();
+            transaction.execute(
+                "UPDATE referral SET due_at = ?2 WHERE id = ?1",
+                params![cached.referral.id, due_text],
+            )?;
+            transaction.execute(
+                "UPDATE worklist_entry SET due_at = ?2 WHERE referral_id = ?1",
+                params![cached.referral.id, due_text],
+            )?;
+            moved += 1;
+        }
+        set_meta(&transaction, DUE_POLICY_META, fingerprint)?;
+        transaction.commit()?;
+        Ok(moved)
     }
 
     pub fn mark_opened(&self, id: &str, now: DateTime<Utc>) -> Result<(), CoreError> {

@@ -280,6 +280,22 @@ impl DeadlinePolicy {
         Ok(DeadlinePolicy { calendar: Arc::new(BankHolidays::load(&path)?), ..DeadlinePolicy::default() })
     }
 
+    /// Identifies the limit and every holiday of the calendar: due dates stored under another
+    /// fingerprint were counted with another calendar and are counted again at start-up
+    /// (`Desk::open`), so a replaced calendar file moves the due dates already on screen too.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(format!("limit {};", self.limit_working_days));
+        for (division, calendar) in &self.calendar.divisions {
+            hasher.update(format!("{} {}-{}:", division.key(), calendar.first_year, calendar.last_year));
+            for day in &calendar.holidays {
+                hasher.update(format!("{day},"));
+            }
+        }
+        hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
     /// [`due`] with this policy's limit and calendar.
     pub fn due(&self, received_at: DateTime<Utc>, nation: Nation) -> Deadline {
         due(received_at, nation, self.limit_working_days, &self.calendar)

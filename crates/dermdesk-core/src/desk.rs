@@ -120,7 +120,15 @@ impl Desk {
             .as_slice()
             .try_into()
             .map_err(|_| CoreError::Cache("the cache key has the wrong length".into()))?;
-        let cache = Cache::open(&path, key)?;
+        let mut cache = Cache::open(&path, key)?;
+        // Due dates counted with another calendar or limit (an older version, a replaced
+        // calendar file) are counted again before anything shows them.
+        let moved = cache.recount_due_dates(&deadlines.fingerprint(), |referral| {
+            deadlines.due(referral.received_at, referral.practice.nation).due_at
+        })?;
+        if moved > 0 {
+            tracing::info!(moved, "due dates counted again with the current calendar");
+        }
         let desk = Desk {
             cache: Mutex::new(cache),
             secrets,

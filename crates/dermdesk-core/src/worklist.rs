@@ -18,6 +18,11 @@ use crate::cache::{ReadinessPhoto, WorklistCount, WorklistFilter};
 use crate::views::{self, ReferralStatus, WorklistRow};
 use crate::{CoreError, Desk};
 
+/// Where the worklist's remembered view lives in the cache's `meta` table.
+const VIEW_STATE_META: &str = "ui.worklist_view";
+/// The largest worklist view the UI may ask to remember.
+pub const VIEW_STATE_LIMIT: usize = 4096;
+
 /// Rows per page when the query does not say.
 pub const DEFAULT_PAGE: usize = 200;
 
@@ -380,6 +385,28 @@ impl Desk {
         let now = Utc::now();
         let calendar = &self.deadline_policy().calendar;
         Ok(entries.iter().map(|entry| views::worklist_row(entry, now, calendar)).collect())
+    }
+
+    /// The worklist's filters, search text and scroll position as the UI last left them. They
+    /// live in the encrypted cache, never in the webview's storage: a search may hold a name.
+    pub fn worklist_view_state(&self) -> Result<Option<serde_json::Value>, CoreError> {
+        match self.cache().meta(VIEW_STATE_META)? {
+            // Unreadable (e.g. written by a later version): start from the defaults.
+            Some(text) => Ok(serde_json::from_str(&text).ok()),
+            None => Ok(None),
+        }
+    }
+
+    /// Remembers the worklist's view (a small JSON object, at most [`VIEW_STATE_LIMIT`] bytes).
+    pub fn save_worklist_view_state(&self, state: &serde_json::Value) -> Result<(), CoreError> {
+        let text = state.to_string();
+        if !state.is_object() || text.len() > VIEW_STATE_LIMIT {
+            return Err(CoreError::Cache(format!(
+                "the worklist view to remember is not a JSON object of at most {VIEW_STATE_LIMIT} bytes \
+                 (the one remembered before is kept)"
+            )));
+        }
+        self.cache().set_meta(VIEW_STATE_META, &text)
     }
 
     /// Whether every assigned referral and every photo is here and verified, and what is not.

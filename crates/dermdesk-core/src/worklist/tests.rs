@@ -561,3 +561,72 @@ fn due_within_a_trip_counts_each_nation_s_bank_holidays() {
     assert_eq!(due("2026-12-02", "2026-12-31"), Vec::<String>::new());
     assert_eq!(due("2026-12-01", "2026-11-30"), Vec::<String>::new());
 }
+
+#[test]
+fn the_worklist_view_is_remembered_in_the_cache_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = open_desk(dir.path());
+    assert_eq!(desk.worklist_view_state().unwrap(), None);
+    let view = serde_json::json!({ "statuses": ["new"], "search": "Ada", "scroll": 420 });
+    desk.save_worklist_view_state(&view).unwrap();
+    assert_eq!(desk.worklist_view_state().unwrap(), Some(view.clone()));
+
+    let too_big = serde_json::json!({ "search": "x".repeat(crate::worklist::VIEW_STATE_LIMIT) });
+    let error = desk.save_worklist_view_state(&too_big).unwrap_err().to_string();
+    assert!(error.contains("remembered before is kept"), "{error}");
+    let error = desk.save_worklist_view_state(&serde_json::json!([1, 2])).unwrap_err();
+    assert!(matches!(error, CoreError::Cache(_)), "{error}");
+    assert_eq!(desk.worklist_view_state().unwrap(), Some(view), "the earlier view is kept");
+}
+
+/// A calendar file dropped into the data folder moves the due dates already cached (not only
+/// those of referrals that arrive later), once: the next start finds nothing to recount.
+#[test]
+fn a_replaced_calendar_moves_the_cached_due_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = Arc::new(MemorySecretStore::default());
+    let open_desk = |dir: &Path| {
+        let config = DeskConfig { data_dir: dir.join("desk"), device_name: "test".into() };
+        Desk::open(config, secrets.clone()).unwrap()
+    };
+    let spec = Spec {
+        id: "R-100",
+        name: "Ada Cal",
+        nhs: "9990000100",
+        urgency: Urgency::Routine,
+        practice: ("A81001", "Alpha Practice"),
+        received_day: 23, // Monday 23 November 2026, 09:00
+    };
+    {
+        let desk = open_desk(dir.path());
+        upsert(&desk, referral(&spec));
+        let row = &desk.worklist().unwrap()[0];
+        assert_eq!(row.due_at.to_rfc3339(), "2026-11-26T17:00:00+00:00", "3 working days: Thursday");
+    }
+    // The practice's nation gets a bank holiday on Tuesday 24 November.
+    let mut calendar: serde_json::Value =
+        serde_json::from_str(include_str!("../../data/bank-holidays.json")).unwrap();
+    let division = match crate::plan::tests::referral("x", 1).practice.nation {
+        dermdesk_protocol::Nation::Scotland => "scotland",
+        dermdesk_protocol::Nation::NorthernIreland => "northern-ireland",
+        _ => "england-and-wales",
+    };
+    calendar[division]["events"].as_array_mut().unwrap().push(
+        serde_json::json!({ "title": "Test holiday", "date": "2026-11-24", "notes": "", "bunting": false }),
+    );
+    std::fs::write(
+        dir.path().join("desk").join(crate::deadline::CALENDAR_FILE_NAME),
+        serde_json::to_vec(&calendar).unwrap(),
+    )
+    .unwrap();
+
+    let desk = open_desk(dir.path());
+    let row = &desk.worklist().unwrap()[0];
+    assert_eq!(row.due_at.to_rfc3339(), "2026-11-27T17:00:00+00:00", "the holiday moves it to Friday");
+    let cached = desk.cache().referral("R-100").unwrap().unwrap();
+    assert_eq!(cached.due_at, row.due_at, "the referral and its worklist row agree");
+    drop(desk);
+    let desk = open_desk(dir.path());
+    let fingerprint = desk.deadline_policy().fingerprint();
+    assert_eq!(desk.cache().recount_due_dates(&fingerprint, |_| unreachable!()).unwrap(), 0);
+}
