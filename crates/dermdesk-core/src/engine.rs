@@ -47,7 +47,12 @@ impl Default for EngineSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineEvent {
     ReferralsChanged,
-    OutcomeChanged { referral_id: String },
+    OutcomeChanged {
+        referral_id: String,
+    },
+    /// The service refused this device's token (revoked, or signed out elsewhere). The engine
+    /// has stopped; the shell must crypto-shred the device (`lock::shred`) and say so.
+    DeviceRevoked,
 }
 
 pub struct Engine {
@@ -95,7 +100,10 @@ impl Engine {
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = worker.sync_once() => {}
+                    revoked = worker.sync_once() => if revoked {
+                        (worker.on_event)(EngineEvent::DeviceRevoked);
+                        break;
+                    },
                     // Dropping the sync future cancels its requests; every step already taken
                     // is committed, and partial photo downloads resume next time.
                     _ = cancelled.notified() => worker.report(Err(CoreError::Cancelled)),
@@ -186,18 +194,30 @@ impl Worker {
         pause
     }
 
-    async fn sync_once(&self) {
+    /// One sync; true when the service said this device is no longer enrolled.
+    async fn sync_once(&self) -> bool {
         let client = match self.desk.client() {
             Ok(client) => client,
-            Err(CoreError::NotEnrolled) => return,
-            Err(error) => return self.report(Err(error)),
+            Err(CoreError::NotEnrolled) => return false,
+            Err(error) => {
+                self.report(Err(error));
+                return false;
+            }
         };
         self.status.send_modify(|s| {
             s.syncing = true;
             s.progress = SyncProgress::default();
         });
-        let result = self.run(&client).await;
+        let result = match self.run(&client).await {
+            // 401: the token is unknown or revoked (docs/api.md); nothing else answers 401.
+            Err(CoreError::Hub { code: dermdesk_protocol::ErrorCode::Unauthorized, .. }) => {
+                Err(CoreError::DeviceRevoked)
+            }
+            other => other,
+        };
+        let revoked = matches!(result, Err(CoreError::DeviceRevoked));
         self.report(result);
+        revoked
     }
 
     async fn run(&self, client: &HubClient) -> Result<(), CoreError> {
@@ -281,7 +301,8 @@ impl Worker {
         }
         let waiting = self.desk.outbox_waiting()?;
         self.status.send_modify(|s| s.outbox_waiting = waiting);
-        Ok(())
+        // The audit log goes with the outcomes.
+        self.desk.push_audit(client).await
     }
 
     fn phase(&self, phase: SyncPhase) {
