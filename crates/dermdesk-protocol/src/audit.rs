@@ -17,7 +17,7 @@ use crate::canonical::to_canonical_json;
 pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Most entries one `POST /v1/audit` carries.
-pub const MAX_AUDIT_BATCH: usize = 500;
+pub const MAX_AUDIT_BATCH: usize = 200;
 
 /// Longest `detail` text (a count or a short reason; never patient data).
 pub const MAX_AUDIT_DETAIL: usize = 200;
