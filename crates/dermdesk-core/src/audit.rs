@@ -35,6 +35,13 @@ impl Desk {
         Ok(())
     }
 
+    /// Signed outcomes this device holds that the service has not acknowledged (queued, in
+    /// conflict or refused): what a sign-out would erase.
+    pub fn unsent_outcomes(&self) -> Result<u32, CoreError> {
+        let outbox = self.cache().outbox()?;
+        Ok(outbox.iter().filter(|row| row.state != crate::plan::OutboxState::Sent).count() as u32)
+    }
+
     /// Every entry, oldest first (for tests and an inspector).
     pub fn audit_entries(&self) -> Result<Vec<AuditEntry>, CoreError> {
         let mut all = Vec::new();
