@@ -98,12 +98,17 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -
         })
 }
 
-/// Idle time before the app locks itself: 15 minutes, or `DERMDESK_IDLE_LOCK_SECS` (tests and
-/// shared workstations may want it shorter; it can never be made longer than 15 minutes).
+/// Idle time before the app locks itself (15 minutes) and the age of the last unlock after which
+/// signing asks again (5 minutes); `DERMDESK_IDLE_LOCK_SECS` and `DERMDESK_SIGN_REAUTH_SECS` can
+/// make them shorter (tests, shared workstations), never longer.
 fn lock_policy() -> LockPolicy {
+    let seconds = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
     let mut policy = LockPolicy::default();
-    if let Some(seconds) = std::env::var("DERMDESK_IDLE_LOCK_SECS").ok().and_then(|v| v.parse::<u64>().ok()) {
-        policy.idle = policy.idle.min(std::time::Duration::from_secs(seconds.max(1)));
+    if let Some(idle) = seconds("DERMDESK_IDLE_LOCK_SECS") {
+        policy.idle = policy.idle.min(std::time::Duration::from_secs(idle.max(1)));
+    }
+    if let Some(reauth) = seconds("DERMDESK_SIGN_REAUTH_SECS") {
+        policy.reauth_before_signing = policy.reauth_before_signing.min(std::time::Duration::from_secs(reauth));
     }
     policy
 }

@@ -211,8 +211,11 @@ pub async fn watch_idle<R: Runtime>(app: AppHandle<R>) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let state = app.state::<AppState>();
         if state.idle_expired(Instant::now()) {
-            let minutes = state.policy.idle.as_secs().div_ceil(60);
-            let notice = format!("Locked after {minutes} minute(s) without activity.");
+            let seconds = state.policy.idle.as_secs();
+            let notice = match seconds {
+                0..=59 => format!("Locked after {seconds} seconds without activity."),
+                _ => format!("Locked after {} minutes without activity.", seconds.div_ceil(60)),
+            };
             lock_now(&app, Some(notice)).await;
         }
     }

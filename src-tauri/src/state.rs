@@ -33,7 +33,7 @@ pub struct Profile {
 /// What the lock screen shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct LockView {
-    /// `choose_passphrase`, `locked`, `unlocked` or `starting`.
+    /// `choose_passphrase`, `locked`, `unlocked`, `starting` or `failed` (the notice says why).
     pub state: &'static str,
     /// Consecutive wrong passphrases so far.
     pub failures: u32,
@@ -113,7 +113,10 @@ impl AppState {
     pub fn lock_view(&self) -> LockView {
         let notice = guard(&self.notice).clone();
         let Some(profile) = self.profile.get() else {
-            return LockView { state: "starting", failures: 0, notice };
+            return match &*guard(&self.startup_error) {
+                Some(error) => LockView { state: "failed", failures: 0, notice: Some(error.message.clone()) },
+                None => LockView { state: "starting", failures: 0, notice },
+            };
         };
         let failures = profile.vault.failures().unwrap_or(0);
         let state = if guard(&self.running).is_some() {
