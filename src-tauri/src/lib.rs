@@ -108,7 +108,8 @@ fn lock_policy() -> LockPolicy {
         policy.idle = policy.idle.min(std::time::Duration::from_secs(idle.max(1)));
     }
     if let Some(reauth) = seconds("DERMDESK_SIGN_REAUTH_SECS") {
-        policy.reauth_before_signing = policy.reauth_before_signing.min(std::time::Duration::from_secs(reauth));
+        policy.reauth_before_signing =
+            policy.reauth_before_signing.min(std::time::Duration::from_secs(reauth));
     }
     policy
 }

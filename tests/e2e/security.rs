@@ -154,14 +154,17 @@ fn xss_payloads() -> Vec<String> {
             "<style onload=\"window.__xss_N=1\"></style><body onload=\"window.__xss_N=1\">",
             "<math><mtext><table><mglyph><style><img src=x onerror=window.__xss_N=1>",
         ])
-        .map(|(n, payload): (usize, &str)| payload.replace("__xss_N", &format!("__xss_{n}")).replace("xss-link-N", &format!("xss-link-{n}")))
+        .map(|(n, payload): (usize, &str)| {
+            payload.replace("__xss_N", &format!("__xss_{n}")).replace("xss-link-N", &format!("xss-link-{n}"))
+        })
         .collect()
 }
 
 /// Seeds the hub: a consultant, an enrolment code, two canary referrals (two photos each), and
 /// one XSS referral. Returns the enrolment code, the canaries and the payloads.
 fn seed(port: u16) -> (String, Canary, Vec<String>) {
-    let consultant = admin_json(port, "POST", "/admin/consultants", &json!({"display_name": "Dr Canary Test"}));
+    let consultant =
+        admin_json(port, "POST", "/admin/consultants", &json!({"display_name": "Dr Canary Test"}));
     let consultant_id = consultant["id"].as_str().unwrap().to_owned();
     let code = admin_json(port, "POST", "/admin/enrolment-codes", &json!({"consultant_id": consultant_id}));
     let code = code["enrolment_code"].as_str().unwrap().to_owned();
@@ -171,14 +174,21 @@ fn seed(port: u16) -> (String, Canary, Vec<String>) {
         let (bytes, width, height) = canary_jpeg(seed, comment);
         let (status, body) = admin(port, "POST", "/admin/photos", "image/jpeg", &bytes);
         assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-        let content_id = serde_json::from_slice::<Value>(&body).unwrap()["content_id"].as_str().unwrap().to_owned();
+        let content_id =
+            serde_json::from_slice::<Value>(&body).unwrap()["content_id"].as_str().unwrap().to_owned();
         let middle = bytes.len() / 2;
         canary.markers.push(bytes[middle..middle + 48].to_vec());
         canary.strings.push(comment.to_owned());
         photo_meta(&content_id, &bytes, width, height, view)
     };
-    let photos_a = vec![add_photo(11, "CANARY-JPEG-COMMENT-A7Q3", "overview"), add_photo(23, "CANARY-JPEG-COMMENT-B8W4", "close_up")];
-    let photos_b = vec![add_photo(37, "CANARY-JPEG-COMMENT-C9E5", "overview"), add_photo(51, "CANARY-JPEG-COMMENT-D2R6", "dermoscopic")];
+    let photos_a = vec![
+        add_photo(11, "CANARY-JPEG-COMMENT-A7Q3", "overview"),
+        add_photo(23, "CANARY-JPEG-COMMENT-B8W4", "close_up"),
+    ];
+    let photos_b = vec![
+        add_photo(37, "CANARY-JPEG-COMMENT-C9E5", "overview"),
+        add_photo(51, "CANARY-JPEG-COMMENT-D2R6", "dermoscopic"),
+    ];
     let people = [
         ("CNR-A-0001", "Quillonbe Zartheway", nhs_number("999173501"), photos_a),
         ("CNR-B-0002", "Vexmorrow Plinthcaster", nhs_number("999284612"), photos_b),
@@ -237,7 +247,13 @@ fn security_dir() -> PathBuf {
 /// XSS: every payload is shown as literal text and none ran.
 async fn xss_is_inert(client: &Client, payloads: &[String]) {
     open_row(client, "XSS-0003").await;
-    wait_for(client, "the clinical details", Duration::from_secs(10), "document.querySelector('#clinical')?.textContent").await;
+    wait_for(
+        client,
+        "the clinical details",
+        Duration::from_secs(10),
+        "document.querySelector('#clinical')?.textContent",
+    )
+    .await;
     // Give an onerror/onload a moment to fire if anything were parsed as markup.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let names: Vec<String> = (0..payloads.len()).map(|n| format!("__xss_{n}")).collect();
@@ -248,9 +264,8 @@ async fn xss_is_inert(client: &Client, payloads: &[String]) {
         )
         .await
         .unwrap();
-    let executed = executed.as_array().unwrap().len() + usize::from(
-        client.execute("return document.title;", vec![]).await.unwrap() != json!("Derm Desk"),
-    );
+    let executed = executed.as_array().unwrap().len()
+        + usize::from(client.execute("return document.title;", vec![]).await.unwrap() != json!("Derm Desk"));
     let page_text = client.execute("return document.body.innerText;", vec![]).await.unwrap();
     let page_text = page_text.as_str().unwrap();
     let shown = payloads[..4].iter().filter(|payload| page_text.contains(payload.as_str())).count();
@@ -296,9 +311,21 @@ async fn full_flow(client: &Client, referral_id: &str) {
     client.find(Locator::Css("#layout-1")).await.unwrap().click().await.unwrap();
     client.find(Locator::Css("#kind-gp_treatment_plan")).await.unwrap().click().await.unwrap();
     client.find(Locator::Css("#diagnosis")).await.unwrap().send_keys("Seborrhoeic keratosis").await.unwrap();
-    client.find(Locator::Css("#plan")).await.unwrap().send_keys("Benign. Reassure the patient.").await.unwrap();
+    client
+        .find(Locator::Css("#plan"))
+        .await
+        .unwrap()
+        .send_keys("Benign. Reassure the patient.")
+        .await
+        .unwrap();
     client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();
-    wait_for(client, "the confirmation", Duration::from_secs(10), "document.querySelector('#confirm-dialog')?.open").await;
+    wait_for(
+        client,
+        "the confirmation",
+        Duration::from_secs(10),
+        "document.querySelector('#confirm-dialog')?.open",
+    )
+    .await;
     client.find(Locator::Css("#confirm-sign")).await.unwrap().click().await.unwrap();
     // DERMDESK_SIGN_REAUTH_SECS=1: the passphrase is asked again before signing.
     wait_for(
@@ -329,7 +356,10 @@ async fn lock_and_unlock(client: &Client) {
         "document.querySelector('#lock-screen')?.open && document.querySelector('#lock-screen').dataset.state === 'locked'",
     )
     .await;
-    let leftover = client.execute("return document.querySelector('#clinical')?.textContent ?? '';", vec![]).await.unwrap();
+    let leftover = client
+        .execute("return document.querySelector('#clinical')?.textContent ?? '';", vec![])
+        .await
+        .unwrap();
     assert_eq!(leftover, json!(""), "no referral text stays in the page while locked");
     type_into(client, "#lock-passphrase", "not the passphrase at all").await;
     client.find(Locator::Css("#lock-submit")).await.unwrap().click().await.unwrap();
@@ -342,7 +372,8 @@ async fn lock_and_unlock(client: &Client) {
     .await;
     let message = message.as_str().unwrap().to_owned();
     assert!(message.contains("not right") && message.contains("attempts are left"), "{message}");
-    let disabled = client.execute("return document.querySelector('#lock-submit').disabled;", vec![]).await.unwrap();
+    let disabled =
+        client.execute("return document.querySelector('#lock-submit').disabled;", vec![]).await.unwrap();
     assert_eq!(disabled, json!(true), "the next attempt waits");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let png = client.screenshot().await.unwrap();
@@ -357,7 +388,10 @@ fn variants(needle: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut out = vec![("plain".to_owned(), needle.to_vec())];
     if let Ok(text) = std::str::from_utf8(needle) {
         out.push(("utf-16".into(), text.encode_utf16().flat_map(u16::to_le_bytes).collect()));
-        out.push(("json-escaped".into(), serde_json::to_string(text).unwrap().trim_matches('"').as_bytes().to_vec()));
+        out.push((
+            "json-escaped".into(),
+            serde_json::to_string(text).unwrap().trim_matches('"').as_bytes().to_vec(),
+        ));
     }
     // Base64 at each of the three alignments: the middle of the encoding is stable.
     for shift in 0..3 {
@@ -375,10 +409,14 @@ fn variants(needle: &[u8]) -> Vec<(String, Vec<u8>)> {
 fn scan(roots: &[PathBuf], canary: &Canary) -> (usize, Vec<String>) {
     let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
     for text in &canary.strings {
-        needles.extend(variants(text.as_bytes()).into_iter().map(|(kind, bytes)| (format!("{text} ({kind})"), bytes)));
+        needles.extend(
+            variants(text.as_bytes()).into_iter().map(|(kind, bytes)| (format!("{text} ({kind})"), bytes)),
+        );
     }
     for (n, marker) in canary.markers.iter().enumerate() {
-        needles.extend(variants(marker).into_iter().map(|(kind, bytes)| (format!("photo marker {n} ({kind})"), bytes)));
+        needles.extend(
+            variants(marker).into_iter().map(|(kind, bytes)| (format!("photo marker {n} ({kind})"), bytes)),
+        );
     }
     let mut files = 0;
     let mut hits = Vec::new();
@@ -463,15 +501,20 @@ async fn a_lost_laptop_leaks_nothing() {
     lock_and_unlock(&client).await;
 
     // The canary scan, with the app still running (its WAL and WebKit's caches as they are).
-    let (files, hits) = scan(&[data_home.clone(), cache_home.clone(), config_home.clone(), temp.clone(), log.clone()], &canary);
+    let (files, hits) = scan(
+        &[data_home.clone(), cache_home.clone(), config_home.clone(), temp.clone(), log.clone()],
+        &canary,
+    );
     std::fs::write(
         security_dir().join("canary.json"),
-        serde_json::to_vec_pretty(&json!({"canary_hits": hits.len(), "files_scanned": files, "hits": hits})).unwrap(),
+        serde_json::to_vec_pretty(&json!({"canary_hits": hits.len(), "files_scanned": files, "hits": hits}))
+            .unwrap(),
     )
     .unwrap();
     assert!(files >= 5, "the scan read the app's files ({files})");
     let desk_dir = data_home.join("uk.dermdesk.desk").join("desk");
-    let desk_dir = if desk_dir.exists() { desk_dir } else { find_cache_dir(&data_home).expect("the app's cache dir") };
+    let desk_dir =
+        if desk_dir.exists() { desk_dir } else { find_cache_dir(&data_home).expect("the app's cache dir") };
     assert!(desk_dir.join("cache.sqlite3").exists(), "the cache is where the scan looked");
     assert!(hits.is_empty(), "canaries found outside the encrypted cache: {hits:#?}");
 
@@ -495,7 +538,8 @@ async fn a_lost_laptop_leaks_nothing() {
     )
     .await;
     assert!(notice.as_str().unwrap().contains("no longer accepts this computer"), "{notice}");
-    let state = client.execute("return document.querySelector('#lock-screen').dataset.state;", vec![]).await.unwrap();
+    let state =
+        client.execute("return document.querySelector('#lock-screen').dataset.state;", vec![]).await.unwrap();
     assert_eq!(state, json!("choose_passphrase"), "a wiped device starts over");
     let left = dir_files(&desk_dir);
     assert!(!left.iter().any(|name| name.starts_with("cache.sqlite3")), "the cache files are gone: {left:?}");

@@ -116,8 +116,13 @@ pub async fn unlock(client: &Client, passphrase: &str) {
         _ => return,
     }
     // A delay after an earlier wrong attempt keeps the button disabled for a while.
-    wait_for(client, "the unlock button", Duration::from_secs(60), "!document.querySelector('#lock-submit').disabled")
-        .await;
+    wait_for(
+        client,
+        "the unlock button",
+        Duration::from_secs(60),
+        "!document.querySelector('#lock-submit').disabled",
+    )
+    .await;
     client.find(fantoccini::Locator::Css("#lock-submit")).await.unwrap().click().await.unwrap();
     wait_for(
         client,
