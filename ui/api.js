@@ -98,12 +98,27 @@ export const exportOutcome = (referralId) => invoke("export_outcome", { referral
 /** Tells the shell the first worklist is on screen (a screenshot tool waits for it). */
 export const uiReady = () => invoke("ui_ready");
 
+/** The lock screen: {state: choose_passphrase|locked|unlocked|starting, failures, notice}. */
+export const lockStatus = () => invoke("lock_status");
+export const choosePassphrase = (passphrase) => invoke("choose_passphrase", { passphrase });
+export const unlock = (passphrase) => invoke("unlock", { passphrase });
+export const lock = () => invoke("lock");
+/** The consultant did something (keeps the idle lock away). */
+export const reportActivity = () => invoke("activity");
+/** The passphrase again before signing. */
+export const reauthenticate = (passphrase) => invoke("reauthenticate", { passphrase });
+/** Erases this computer's cache and keys; refuses with kind `unsent_outcomes` unless confirmed. */
+export const signOut = (confirmUnsent) => invoke("sign_out", { confirmUnsent });
+
 async function listen(name, handler) {
   return tauri().event.listen(name, (event) => handler(event.payload));
 }
 
 /** Status on every change. Returns a promise of an unlisten function. */
 export const onStatus = (handler) => listen("status", handler);
+
+/** Locked, unlocked, wiped: payload as lockStatus. */
+export const onLockState = (handler) => listen("lock-state", handler);
 
 /** The worklist or a referral changed: re-fetch both. */
 export const onReferralsChanged = (handler) => listen("referrals-changed", handler);

@@ -187,7 +187,10 @@ const refreshWorklist = coalesced(async () => {
     // `referrals-changed` once it is open.
     // A start-up failure is already shown in the status bar; say it once.
     const startUpFailure = state.status?.last_error && !state.status?.consultant && error?.kind === state.status.last_error.kind;
-    if (error?.kind !== "starting" && !startUpFailure) notifyError(error, "The worklist could not be loaded");
+    // Locked: the lock screen says so; the worklist loads when the back end reports it unlocked.
+    if (error?.kind !== "starting" && error?.kind !== "locked" && !startUpFailure) {
+      notifyError(error, "The worklist could not be loaded");
+    }
   }
   renderWorklist();
   if (state.pendingScroll !== null && state.rows.length) {

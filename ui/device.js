@@ -2,6 +2,8 @@
 //! computer is enrolled with, the key it signs with, the keys it signed with before, and
 //! "Replace signing key". Replacing needs the service; if it cannot be reached the current key
 //! stays in use and a started replacement finishes at the next sync (the core decides).
+//! "Sign out…" erases this computer's cache and keys; signed outcomes not yet sent are named
+//! and must be confirmed (the core refuses otherwise), never lost silently.
 
 import * as api from "./api.js";
 import { byId, h, replaceChildren } from "./dom.js";
@@ -16,6 +18,46 @@ export class DeviceDialog {
     this.error = byId("device-error");
     this.rotateButton = byId("rotate-key");
     this.rotateButton.addEventListener("click", () => this.#rotate());
+    this.signOutButton = document.createElement("button");
+    this.signOutButton.type = "button";
+    this.signOutButton.className = "button button-danger";
+    this.signOutButton.id = "sign-out";
+    this.signOutButton.textContent = "Sign out…";
+    this.rotateButton.after(this.signOutButton);
+    this.signOutButton.addEventListener("click", () => this.#askSignOut());
+    this.signOutDialog = byId("sign-out-dialog");
+    this.signOutWarning = byId("sign-out-warning");
+    this.signOutConfirm = byId("sign-out-confirm");
+    byId("sign-out-form").addEventListener("submit", (event) => this.#onSignOutSubmit(event));
+  }
+
+  #askSignOut() {
+    this.signOutWarning.hidden = true;
+    this.signOutConfirm.dataset.confirmUnsent = "false";
+    this.signOutConfirm.textContent = "Sign out";
+    this.signOutConfirm.disabled = false;
+    this.dialog.close();
+    this.signOutDialog.showModal();
+  }
+
+  async #onSignOutSubmit(event) {
+    if (event.submitter?.value !== "sign-out") return;
+    event.preventDefault();
+    const confirmUnsent = this.signOutConfirm.dataset.confirmUnsent === "true";
+    this.signOutConfirm.disabled = true;
+    try {
+      await api.signOut(confirmUnsent);
+      // The back end reports the new lock state; the page starts over on the lock screen.
+      this.signOutDialog.close();
+    } catch (error) {
+      this.signOutWarning.textContent = error?.message ?? String(error);
+      this.signOutWarning.hidden = false;
+      if (error?.kind === "unsent_outcomes") {
+        this.signOutConfirm.dataset.confirmUnsent = "true";
+        this.signOutConfirm.textContent = "Erase them and sign out";
+      }
+      this.signOutConfirm.disabled = false;
+    }
   }
 
   async open() {
@@ -33,6 +75,7 @@ export class DeviceDialog {
 
   #render(device) {
     this.rotateButton.hidden = !device;
+    this.signOutButton.hidden = !device;
     if (!device) {
       replaceChildren(this.summary, h("dt", { text: "Enrolment" }), h("dd", { text: "This computer is not enrolled yet." }));
       return;

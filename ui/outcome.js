@@ -6,6 +6,7 @@
 
 import { photoLabel } from "./detail.js";
 import { byId, h, replaceChildren } from "./dom.js";
+import { requestPassphrase } from "./lock.js";
 import {
   OUTCOME_KIND_LABELS,
   URGENCY_LONG_LABELS,
@@ -772,7 +773,14 @@ export class OutcomePanel {
     this.confirmButton.textContent = "Signing…";
     this.confirmError.hidden = true;
     try {
-      const outcomeView = await this.sign(pending.referralId, pending.version, pending.outcome);
+      let outcomeView;
+      try {
+        outcomeView = await this.sign(pending.referralId, pending.version, pending.outcome);
+      } catch (error) {
+        // The last unlock is a few minutes old: the passphrase again, then sign (lock.js).
+        if (error?.kind !== "reauth_required" || !(await requestPassphrase())) throw error;
+        outcomeView = await this.sign(pending.referralId, pending.version, pending.outcome);
+      }
       // Signing removed the stored draft in the same transaction; drop the pending save too.
       clearTimeout(this.saveTimers.get(pending.referralId));
       this.saveTimers.delete(pending.referralId);

@@ -91,6 +91,10 @@ pub async fn sign_and_send(
     outcome: Outcome,
 ) -> AppResult<OutcomeView> {
     let desk = state.desk()?;
+    // The passphrase again if the last unlock is older than the policy allows (lock.rs).
+    if !state.may_sign(std::time::Instant::now()) {
+        return Err(dermdesk_core::CoreError::ReauthRequired.into());
+    }
     let view = run_blocking(move || Ok(desk.sign_outcome(&referral_id, referral_version, outcome)?)).await?;
     state.sync_now();
     Ok(view)

@@ -14,7 +14,21 @@ pub struct EmbeddedHub {
     pub url: String,
     /// One-time code for enrolling a new demo desk.
     pub enrolment_code: String,
+    hub: Hub,
+    consultant_id: String,
+    first_code_used: std::sync::atomic::AtomicBool,
     _shutdown: oneshot::Sender<()>,
+}
+
+impl EmbeddedHub {
+    /// The seeded one-time code the first time; a new one for the demo consultant after that
+    /// (enrolling again after a sign-out or a wipe).
+    pub fn enrolment_code_for_new_desk(&self) -> Result<String, String> {
+        if !self.first_code_used.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(self.enrolment_code.clone());
+        }
+        self.hub.create_enrolment_code(&self.consultant_id).map_err(|e| e.to_string())
+    }
 }
 
 /// Photo sizes of the demo: phone-camera sizes unless `DERMDESK_DEMO_SCALE=small` (fast tests).
@@ -51,7 +65,14 @@ pub async fn start(demo_dir: PathBuf, fresh: bool) -> Result<EmbeddedHub, String
         .await;
     });
     tracing::info!(%url, "demo hub listening");
-    Ok(EmbeddedHub { url, enrolment_code: seed.enrolment_code, _shutdown: shutdown })
+    Ok(EmbeddedHub {
+        url,
+        enrolment_code: seed.enrolment_code,
+        hub,
+        consultant_id: seed.consultant.id,
+        first_code_used: Default::default(),
+        _shutdown: shutdown,
+    })
 }
 
 /// Opens the demo hub's database and (re)seeds it: seeding is idempotent (existing referrals

@@ -6,17 +6,19 @@ mod commands;
 mod demo;
 mod error;
 mod photos;
+mod session;
 mod state;
 
 use std::sync::Arc;
 
 use dermdesk_core::engine::{Engine, EngineEvent, EngineSettings};
-use dermdesk_core::secrets::{profile_for, Keychain};
+use dermdesk_core::lock::{CacheKey, KdfParams, LockPolicy, Vault, VaultState};
+use dermdesk_core::secrets::{profile_for, Keychain, SecretStore};
 use dermdesk_core::views::StatusError;
 use dermdesk_core::{CoreError, Desk, DeskConfig};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
-use crate::state::{AppState, Running};
+use crate::state::{AppState, Profile, Running};
 
 /// How Derm Desk was asked to start.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +58,7 @@ pub fn run() {
 /// The app minus its context, so tests can pass a mock builder.
 pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -> tauri::Builder<R> {
     builder
-        .manage(AppState::new(options.demo))
+        .manage(AppState::new(options.demo, lock_policy()))
         .register_asynchronous_uri_scheme_protocol(photos::SCHEME, photos::handle)
         .invoke_handler(tauri::generate_handler![
             commands::status,
@@ -78,46 +80,109 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -
             commands::device,
             commands::rotate_key,
             commands::export_outcome,
+            session::lock_status,
+            session::choose_passphrase,
+            session::unlock,
+            session::lock,
+            session::activity,
+            session::reauthenticate,
+            session::sign_out,
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
-                if let Err(error) = start(&handle, options).await {
+                if let Err(error) = prepare(&handle, options).await {
                     tracing::error!(kind = ?error.kind(), "start-up failed");
                     let error = StatusError { kind: error.kind(), message: error.to_string() };
                     handle.state::<AppState>().set_startup_error(error);
                     let _ = handle.emit("status", handle.state::<AppState>().status());
                 }
+                session::emit_lock_state(&handle);
+                session::watch_idle(handle).await;
             });
             Ok(())
         })
 }
 
-async fn start<R: Runtime>(app: &AppHandle<R>, options: LaunchOptions) -> Result<(), CoreError> {
+/// Idle time before the app locks itself (15 minutes) and the age of the last unlock after which
+/// signing asks again (5 minutes); `DERMDESK_IDLE_LOCK_SECS` and `DERMDESK_SIGN_REAUTH_SECS` can
+/// make them shorter (tests, shared workstations), never longer.
+fn lock_policy() -> LockPolicy {
+    let seconds = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let mut policy = LockPolicy::default();
+    if let Some(idle) = seconds("DERMDESK_IDLE_LOCK_SECS") {
+        policy.idle = policy.idle.min(std::time::Duration::from_secs(idle.max(1)));
+    }
+    if let Some(reauth) = seconds("DERMDESK_SIGN_REAUTH_SECS") {
+        policy.reauth_before_signing =
+            policy.reauth_before_signing.min(std::time::Duration::from_secs(reauth));
+    }
+    policy
+}
+
+/// Before the passphrase: where the desk lives, the keychain, the vault, and in demo mode the
+/// embedded hub. Nothing of the cache is opened here.
+async fn prepare<R: Runtime>(app: &AppHandle<R>, options: LaunchOptions) -> Result<(), CoreError> {
     let paths = app.path();
     let data_root = paths.app_data_dir().map_err(|e| CoreError::Io(e.to_string()))?;
     let data_dir = data_root.join(if options.demo { "demo" } else { "desk" });
     let device_name = format!("Derm Desk on {}", std::env::consts::OS);
     let config = DeskConfig { data_dir: data_dir.clone(), device_name };
-    let secrets = Arc::new(Keychain::new(&profile_for(&data_dir)));
-    let desk = tauri::async_runtime::spawn_blocking(move || Desk::open(config, secrets))
-        .await
-        .map_err(|e| CoreError::Io(e.to_string()))??;
-    let desk = Arc::new(desk);
+    let secrets: Arc<dyn SecretStore> = Arc::new(Keychain::new(&profile_for(&data_dir)));
+    let vault_secrets = Arc::clone(&secrets);
+    let vault_dir = data_dir.clone();
+    let vault = tauri::async_runtime::spawn_blocking(move || {
+        Vault::new(&vault_dir, vault_secrets, KdfParams::default(), std::time::Instant::now())
+    })
+    .await
+    .map_err(|e| CoreError::Io(e.to_string()))??;
+    let first_start = vault.state()? == VaultState::NoPassphrase;
 
     let mut hub = None;
     if options.demo && !options.offline {
         let demo_dir =
             paths.cache_dir().map_err(|e| CoreError::Io(e.to_string()))?.join("dermdesk").join("demo");
-        let enrolled = desk.enrolment()?.is_some();
+        // A desk starting afresh should not meet outcomes an earlier demo desk sent.
         let embedded =
-            demo::start(demo_dir, !enrolled).await.map_err(|e| CoreError::Io(format!("demo hub: {e}")))?;
-        if enrolled {
+            demo::start(demo_dir, first_start).await.map_err(|e| CoreError::Io(format!("demo hub: {e}")))?;
+        hub = Some(embedded);
+    }
+    app.state::<AppState>().set_profile(Profile { config, secrets, vault, hub });
+    // In demo mode only (synthetic data), a passphrase from the environment lets a headless
+    // screenshot run get past the lock screen.
+    if options.demo {
+        if let Ok(passphrase) = std::env::var("DERMDESK_DEMO_PASSPHRASE") {
+            let result = if first_start {
+                session::choose_passphrase_now(app, &passphrase).await
+            } else {
+                session::unlock_now(app, &passphrase).await
+            };
+            if let Err(error) = result {
+                tracing::warn!(kind = %error.kind, "the demo passphrase did not open the desk");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After the passphrase: opens the desk with the unsealed key, enrols it if needed, starts the
+/// engine and tells the window.
+pub(crate) async fn open_desk<R: Runtime>(app: &AppHandle<R>, key: CacheKey) -> Result<(), CoreError> {
+    let state = app.state::<AppState>();
+    let profile = state.profile().map_err(|e| CoreError::Io(e.message))?;
+    let (config, secrets) = (profile.config.clone(), Arc::clone(&profile.secrets));
+    let desk = tauri::async_runtime::spawn_blocking(move || Desk::open_with_key(config, secrets, &key))
+        .await
+        .map_err(|e| CoreError::Io(e.to_string()))??;
+    let desk = Arc::new(desk);
+
+    if let Some(embedded) = &profile.hub {
+        if desk.enrolment()?.is_some() {
             desk.set_hub_url(&embedded.url)?;
         } else {
-            desk.enrol(&embedded.url, &embedded.enrolment_code).await?;
+            let code = embedded.enrolment_code_for_new_desk().map_err(CoreError::Io)?;
+            desk.enrol(&embedded.url, &code).await?;
         }
-        hub = Some(embedded);
     } else if let (Some(url), Some(code)) =
         (std::env::var_os("DERMDESK_HUB_URL"), std::env::var_os("DERMDESK_ENROLMENT_CODE"))
     {
@@ -127,18 +192,23 @@ async fn start<R: Runtime>(app: &AppHandle<R>, options: LaunchOptions) -> Result
     }
 
     let events = app.clone();
-    let settings = EngineSettings { demo: options.demo, ..EngineSettings::default() };
+    let settings = EngineSettings { demo: state.demo, ..EngineSettings::default() };
     let engine = Engine::start(Arc::clone(&desk), settings, move |event| {
         let _ = match event {
             EngineEvent::ReferralsChanged => events.emit("referrals-changed", ()),
             EngineEvent::OutcomeChanged { referral_id } => {
                 events.emit("outcome-changed", serde_json::json!({ "referral_id": referral_id }))
             }
+            EngineEvent::DeviceRevoked => {
+                let app = events.clone();
+                // Not from inside the engine's own task: wiping waits for the engine to stop.
+                tauri::async_runtime::spawn(async move { session::wipe_revoked(&app).await });
+                Ok(())
+            }
         };
     });
     let mut status = engine.status();
-    let state = app.state::<AppState>();
-    state.set_running(Running { desk, engine, _hub: hub });
+    state.set_running(Running { desk, engine }, std::time::Instant::now());
     let _ = app.emit("status", state.status());
     // The cache is open: whatever it holds can be shown now, before (or without) any sync.
     let _ = app.emit("referrals-changed", ());

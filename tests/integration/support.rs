@@ -87,9 +87,12 @@ impl TestDesk {
         TestDesk { desk, secrets, dir }
     }
 
-    /// The desk's keychain (a memory store in tests).
-    pub fn secrets(&self) -> &MemorySecretStore {
-        &self.secrets
+    /// The desk's keychain as the desk sees it: its entries sealed under the cache key
+    /// (`lock::SealedStore`) over a memory store.
+    pub fn secrets(&self) -> dermdesk_core::lock::SealedStore {
+        let key = self.secrets.get(CACHE_KEY).unwrap().expect("cache key");
+        let key = dermdesk_core::lock::CacheKey::from_slice(&key).unwrap();
+        dermdesk_core::lock::SealedStore::new(self.secrets.clone(), &key)
     }
 
     /// A second connection to the desk's encrypted cache, to arrange states the desk only

@@ -139,6 +139,8 @@ pub fn screenshot(app: Command, file: &Path, timeout: Duration) -> Result {
     let mut app = app;
     headless_env(&mut app, &display, &data_home);
     app.env("DERMDESK_READY_FILE", &ready);
+    // Demo mode only: gets a headless screenshot past the lock screen (synthetic data).
+    app.env("DERMDESK_DEMO_PASSPHRASE", "headless demo passphrase");
     let mut command = with_keyring(&app);
     command.current_dir(root()).stdin(Stdio::null());
     #[cfg(unix)]

@@ -153,6 +153,25 @@ const MIGRATIONS: &[&str] = &[
      END;",
     // 6: a patient's earlier referrals (priors in the viewer), by NHS number.
     "CREATE INDEX worklist_patient ON worklist_entry (nhs_number, received_at);",
+    // 7: reserved for another change landing in parallel (issue 7, hostile input); until then a
+    // no-op, so the audit log below is schema 8 on every cache.
+    "SELECT 1;",
+    // 8: the audit log, a hash chain (dermdesk_protocol::audit). Append-only: the triggers
+    // refuse to change or delete an entry. `IF NOT EXISTS`: safe whatever step 7 becomes.
+    "CREATE TABLE IF NOT EXISTS audit_log (
+        seq         INTEGER PRIMARY KEY,
+        at          TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        referral_id TEXT,
+        outcome_id  TEXT,
+        detail      TEXT,
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL
+     );
+     CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+     CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 ];
 
 /// The schema version whose step creates the worklist table; the rows are filled in Rust after
@@ -310,6 +329,98 @@ impl Cache {
             transaction.commit()?;
         }
         Ok(())
+    }
+
+    /// Appends one entry to the audit chain (one transaction: read the last hash, chain, insert).
+    pub fn append_audit(
+        &mut self,
+        event: dermdesk_protocol::audit::AuditEvent,
+        referral_id: Option<&str>,
+        outcome_id: Option<&str>,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<dermdesk_protocol::audit::AuditEntry, CoreError> {
+        use dermdesk_protocol::audit::{chain_entry, AuditRecord, AUDIT_GENESIS};
+        let transaction = self.connection.transaction()?;
+        let last: Option<(i64, String)> = transaction
+            .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        let last = last.map(|(seq, hash)| (seq as u64, hash));
+        let (seq, prev_hash) = last.unwrap_or((0, AUDIT_GENESIS.to_owned()));
+        let record = AuditRecord {
+            seq: seq + 1,
+            at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            event,
+            referral_id: referral_id.map(str::to_owned),
+            outcome_id: outcome_id.map(str::to_owned),
+            detail: detail.map(str::to_owned),
+        };
+        let entry = chain_entry(&prev_hash, record).map_err(|e| CoreError::Cache(e.to_string()))?;
+        let event_name = serde_json::to_value(entry.record.event)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        transaction.execute(
+            "INSERT INTO audit_log (seq, at, event, referral_id, outcome_id, detail, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                entry.record.seq as i64,
+                entry.record.at,
+                event_name,
+                entry.record.referral_id,
+                entry.record.outcome_id,
+                entry.record.detail,
+                entry.prev_hash,
+                entry.hash
+            ],
+        )?;
+        transaction.commit()?;
+        Ok(entry)
+    }
+
+    /// Audit entries after `after_seq`, oldest first, at most `limit`.
+    pub fn audit_entries(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<dermdesk_protocol::audit::AuditEntry>, CoreError> {
+        use dermdesk_protocol::audit::{AuditEntry, AuditRecord};
+        let mut statement = self.connection.prepare(
+            "SELECT seq, at, event, referral_id, outcome_id, detail, prev_hash, hash FROM audit_log
+              WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        type Row = (i64, String, String, Option<String>, Option<String>, Option<String>, String, String);
+        let rows = statement
+            .query_map(params![after_seq as i64, limit as i64], |row| -> rusqlite::Result<Row> {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(seq, at, event, referral_id, outcome_id, detail, prev_hash, hash)| {
+                let seq = seq as u64;
+                let event = serde_json::from_value(serde_json::Value::String(event))
+                    .map_err(|_| CoreError::Cache(format!("audit entry {seq} has an unknown event")))?;
+                let record = AuditRecord { seq, at, event, referral_id, outcome_id, detail };
+                Ok(AuditEntry { record, prev_hash, hash })
+            })
+            .collect()
+    }
+
+    /// Runs raw SQL (tests that tamper with the database on purpose).
+    #[cfg(test)]
+    pub(crate) fn execute_for_test(&self, sql: &str) -> Result<(), CoreError> {
+        Ok(self.connection.execute_batch(sql)?)
     }
 
     pub fn integrity_check(&self) -> Result<String, CoreError> {

@@ -169,6 +169,16 @@ impl HubClient {
         Ok(PhotoDownload { response, start, remaining, etag })
     }
 
+    /// Uploads audit entries (`POST /v1/audit`); the service checks they continue its chain.
+    pub async fn upload_audit(
+        &self,
+        entries: Vec<dermdesk_protocol::audit::AuditEntry>,
+    ) -> Result<dermdesk_protocol::audit::AuditAck, CoreError> {
+        let body = dermdesk_protocol::audit::AuditUpload { entries };
+        let request = self.authorised(self.http.post(self.url("/audit")).json(&body))?;
+        json_body(request.send().await.map_err(offline)?).await
+    }
+
     /// Submits a signed outcome; the outcome id makes a repeat harmless.
     pub async fn submit(&self, signed: &SignedOutcome) -> PushResult {
         let request = match self.authorised(self.http.post(self.url("/outcomes")).json(signed)) {

@@ -12,8 +12,6 @@ use dermdesk_protocol::signature::{encode_public_key, key_id, sign_outcome};
 use dermdesk_protocol::{Consultant, EnrolRequest, Outcome, OutcomePayload, PhotoMeta};
 use ed25519_dalek::SigningKey;
 use rand::rngs::OsRng;
-use rand::RngCore as _;
-use zeroize::Zeroizing;
 
 use crate::cache::Cache;
 use crate::client::{check_service_url, HubClient};
@@ -96,31 +94,40 @@ pub struct PhotoSummary {
 }
 
 impl Desk {
-    /// Opens the desk's encrypted cache, creating it (and its key) on first use.
+    /// Opens the desk's encrypted cache with a key kept unsealed in `secrets`, creating both on
+    /// first use. For tests and tools (the fault harness, benchmarks); the app seals the key
+    /// under the consultant's passphrase and calls [`Desk::open_with_key`] (`lock.rs`).
     ///
     /// Fails closed: without a keychain nothing is created; with a cache but no key the cache
     /// is left untouched.
     pub fn open(config: DeskConfig, secrets: Arc<dyn SecretStore>) -> Result<Desk, CoreError> {
+        let path = config.data_dir.join(CACHE_FILE);
+        let key = match secrets.get(CACHE_KEY)? {
+            Some(key) => crate::lock::CacheKey::from_slice(&key)?,
+            None if path.exists() => return Err(CoreError::CacheKeyMissing),
+            None => {
+                let key = crate::lock::CacheKey::random();
+                secrets.set(CACHE_KEY, key.bytes())?;
+                key
+            }
+        };
+        Desk::open_with_key(config, secrets, &key)
+    }
+
+    /// Opens (creating on first use) the encrypted cache with `key`. The desk's keychain
+    /// entries (device token, signing keys) are sealed under a key derived from it, so they are
+    /// readable only while the desk is open.
+    pub fn open_with_key(
+        config: DeskConfig,
+        secrets: Arc<dyn SecretStore>,
+        key: &crate::lock::CacheKey,
+    ) -> Result<Desk, CoreError> {
         std::fs::create_dir_all(&config.data_dir)?;
         restrict_to_owner(&config.data_dir)?;
         // Before anything is created: a replacement calendar that does not parse stops here.
         let deadlines = crate::deadline::DeadlinePolicy::for_data_dir(&config.data_dir)?;
         let path = config.data_dir.join(CACHE_FILE);
-        let key = match secrets.get(CACHE_KEY)? {
-            Some(key) => key,
-            None if path.exists() => return Err(CoreError::CacheKeyMissing),
-            None => {
-                let mut key = Zeroizing::new(vec![0u8; 32]);
-                OsRng.fill_bytes(&mut key);
-                secrets.set(CACHE_KEY, &key)?;
-                key
-            }
-        };
-        let key: &[u8; 32] = key
-            .as_slice()
-            .try_into()
-            .map_err(|_| CoreError::Cache("the cache key has the wrong length".into()))?;
-        let mut cache = Cache::open(&path, key)?;
+        let mut cache = Cache::open(&path, key.bytes())?;
         // Due dates counted with another calendar or limit (an older version, a replaced
         // calendar file) are counted again before anything shows them.
         let moved = cache.recount_due_dates(&deadlines.fingerprint(), |referral| {
@@ -129,6 +136,7 @@ impl Desk {
         if moved > 0 {
             tracing::info!(moved, "due dates counted again with the current calendar");
         }
+        let secrets: Arc<dyn SecretStore> = Arc::new(crate::lock::SealedStore::new(secrets, key));
         let desk = Desk {
             cache: Mutex::new(cache),
             secrets,
@@ -267,8 +275,14 @@ impl Desk {
 
     // `worklist`, `worklist_query`, `due_within` and `readiness` are in worklist.rs.
 
-    /// The referral with its photos and outcome; marks it opened.
+    /// The referral with its photos and outcome; marks it opened and audits the view.
     pub fn open_referral(&self, referral_id: &str) -> Result<ReferralView, CoreError> {
+        let view = self.referral_view(referral_id)?;
+        self.audit(dermdesk_protocol::audit::AuditEvent::ReferralViewed, Some(referral_id), None, None)?;
+        Ok(view)
+    }
+
+    fn referral_view(&self, referral_id: &str) -> Result<ReferralView, CoreError> {
         let cache = self.cache();
         let cached =
             cache.referral(referral_id)?.ok_or_else(|| CoreError::UnknownReferral(referral_id.to_owned()))?;
@@ -436,6 +450,13 @@ impl Desk {
             .queue_outcome(&signed, &cached.referral, now)
             .map_err(|e| e.while_saving("the signed outcome"))?;
         tracing::info!("outcome signed and queued");
+        cache.append_audit(
+            dermdesk_protocol::audit::AuditEvent::OutcomeSigned,
+            Some(referral_id),
+            Some(&signed.payload.outcome_id),
+            None,
+            now,
+        )?;
         let row = cache
             .latest_outcome(referral_id)?
             .ok_or_else(|| CoreError::Cache("queued outcome vanished".into()))?;
@@ -745,6 +766,13 @@ impl Desk {
                 OutboxUpdate::Sent(receipt) => {
                     cache.mark_sent(&row.outcome_id, receipt, Utc::now())?;
                     tracing::info!("outcome delivered");
+                    drop(cache);
+                    self.audit(
+                        dermdesk_protocol::audit::AuditEvent::OutcomeSent,
+                        Some(&row.referral_id),
+                        Some(&row.outcome_id),
+                        None,
+                    )?;
                 }
                 OutboxUpdate::Failed { state, problem } => {
                     cache.mark_outcome_failed(&row.outcome_id, *state, problem)?;

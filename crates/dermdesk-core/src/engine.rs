@@ -47,7 +47,12 @@ impl Default for EngineSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineEvent {
     ReferralsChanged,
-    OutcomeChanged { referral_id: String },
+    OutcomeChanged {
+        referral_id: String,
+    },
+    /// The service refused this device's token (revoked, or signed out elsewhere). The engine
+    /// has stopped; the shell must crypto-shred the device (`lock::shred`) and say so.
+    DeviceRevoked,
 }
 
 pub struct Engine {
@@ -95,7 +100,10 @@ impl Engine {
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = worker.sync_once() => {}
+                    revoked = worker.sync_once() => if revoked {
+                        (worker.on_event)(EngineEvent::DeviceRevoked);
+                        break;
+                    },
                     // Dropping the sync future cancels its requests; every step already taken
                     // is committed, and partial photo downloads resume next time.
                     _ = cancelled.notified() => worker.report(Err(CoreError::Cancelled)),
@@ -122,20 +130,29 @@ impl Engine {
     /// follows [`Engine::status`] meanwhile (phase `photos`, `photos_done` of `photos_total`,
     /// `bytes_done` of `bytes_total`). If the sync stopped early (offline, cancelled, photos
     /// refused), `sync_problem` says why and `missing` says what is not here.
-    pub async fn prepare_for_offline(&self) -> Result<crate::worklist::Readiness, CoreError> {
+    ///
+    /// The future does not borrow the engine: the shell can drop its lock on the engine while
+    /// it waits (a lock of the app stops the engine and ends the wait with `Cancelled`).
+    pub fn prepare_for_offline(
+        &self,
+    ) -> impl std::future::Future<Output = Result<crate::worklist::Readiness, CoreError>> + Send + 'static
+    {
         let mut completed = self.completed.clone();
         // A sync already running may have read the feed before this was asked: wait for the
         // one after it too.
         let wanted = *completed.borrow_and_update() + if self.status.borrow().syncing { 2 } else { 1 };
         self.sync_now();
-        completed.wait_for(|count| *count >= wanted).await.map_err(|_| CoreError::Cancelled)?;
-        let problem = self.status.borrow().last_error.as_ref().map(|error| error.message.clone());
+        let status = self.status.clone();
         let desk = Arc::clone(&self.desk);
-        let mut readiness = tokio::task::spawn_blocking(move || desk.readiness())
-            .await
-            .map_err(|e| CoreError::Cache(format!("readiness task failed: {e}")))??;
-        readiness.sync_problem = problem;
-        Ok(readiness)
+        async move {
+            completed.wait_for(|count| *count >= wanted).await.map_err(|_| CoreError::Cancelled)?;
+            let problem = status.borrow().last_error.as_ref().map(|error| error.message.clone());
+            let mut readiness = tokio::task::spawn_blocking(move || desk.readiness())
+                .await
+                .map_err(|e| CoreError::Cache(format!("readiness task failed: {e}")))??;
+            readiness.sync_problem = problem;
+            Ok(readiness)
+        }
     }
 
     /// Asks for a sync as soon as possible (coalesces repeated requests).
@@ -186,18 +203,30 @@ impl Worker {
         pause
     }
 
-    async fn sync_once(&self) {
+    /// One sync; true when the service said this device is no longer enrolled.
+    async fn sync_once(&self) -> bool {
         let client = match self.desk.client() {
             Ok(client) => client,
-            Err(CoreError::NotEnrolled) => return,
-            Err(error) => return self.report(Err(error)),
+            Err(CoreError::NotEnrolled) => return false,
+            Err(error) => {
+                self.report(Err(error));
+                return false;
+            }
         };
         self.status.send_modify(|s| {
             s.syncing = true;
             s.progress = SyncProgress::default();
         });
-        let result = self.run(&client).await;
+        let result = match self.run(&client).await {
+            // 401: the token is unknown or revoked (docs/api.md); nothing else answers 401.
+            Err(CoreError::Hub { code: dermdesk_protocol::ErrorCode::Unauthorized, .. }) => {
+                Err(CoreError::DeviceRevoked)
+            }
+            other => other,
+        };
+        let revoked = matches!(result, Err(CoreError::DeviceRevoked));
         self.report(result);
+        revoked
     }
 
     async fn run(&self, client: &HubClient) -> Result<(), CoreError> {
@@ -281,7 +310,8 @@ impl Worker {
         }
         let waiting = self.desk.outbox_waiting()?;
         self.status.send_modify(|s| s.outbox_waiting = waiting);
-        Ok(())
+        // The audit log goes with the outcomes.
+        self.desk.push_audit(client).await
     }
 
     fn phase(&self, phase: SyncPhase) {

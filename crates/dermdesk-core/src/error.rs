@@ -70,6 +70,41 @@ pub enum CoreError {
     #[error("The service address is not allowed: {0}")]
     BadServiceUrl(String),
     #[error(
+        "That passphrase is not right. {attempts_left} attempts are left before Derm Desk erases this \
+         computer's encrypted cache (you would then sign in again). Wait {wait_seconds} s before trying again."
+    )]
+    WrongPassphrase { attempts_left: u32, wait_seconds: u64 },
+    #[error("Too many wrong passphrases in a row: wait {wait_seconds} s before the next attempt. Nothing was tried.")]
+    UnlockDelayed { wait_seconds: u64 },
+    #[error(
+        "Too many wrong passphrases in a row. To keep patient data safe, Derm Desk erased its encrypted \
+         cache and keys on this computer. Sign in again with a new enrolment code."
+    )]
+    TooManyAttempts,
+    #[error("The passphrase is too weak: {0}. Nothing was stored; choose a longer one.")]
+    WeakPassphrase(String),
+    #[error("A passphrase is already set on this computer; unlock with it.")]
+    PassphraseAlreadySet,
+    #[error("No passphrase has been chosen on this computer yet.")]
+    NoPassphrase,
+    #[error("Derm Desk is locked. Enter your passphrase to continue; nothing was changed.")]
+    Locked,
+    #[error(
+        "Signing needs your passphrase again (last entered more than a few minutes ago). Nothing was signed."
+    )]
+    ReauthRequired,
+    #[error(
+        "{0} signed outcome(s) have not reached the service yet. Signing out now would erase them from \
+         this computer. Connect and sync first, or confirm that they may be lost."
+    )]
+    UnsentOutcomes(u32),
+    #[error(
+        "The service no longer accepts this computer (the device was revoked or signed out elsewhere). \
+         To keep patient data safe, Derm Desk erased its encrypted cache and keys here. Sign in again \
+         with a new enrolment code."
+    )]
+    DeviceRevoked,
+    #[error(
         "Due dates cannot be counted: {0}. Nothing was changed. Replace the file with a valid \
          calendar, or remove it to use the calendar built into Derm Desk, and open Derm Desk again."
     )]
@@ -104,6 +139,16 @@ pub enum ErrorKind {
     Signing,
     BadServiceUrl,
     Calendar,
+    WrongPassphrase,
+    UnlockDelayed,
+    TooManyAttempts,
+    WeakPassphrase,
+    PassphraseAlreadySet,
+    NoPassphrase,
+    Locked,
+    ReauthRequired,
+    UnsentOutcomes,
+    DeviceRevoked,
 }
 
 impl CoreError {
@@ -133,6 +178,16 @@ impl CoreError {
             CoreError::Signing(_) => ErrorKind::Signing,
             CoreError::BadServiceUrl(_) => ErrorKind::BadServiceUrl,
             CoreError::Calendar(_) => ErrorKind::Calendar,
+            CoreError::WrongPassphrase { .. } => ErrorKind::WrongPassphrase,
+            CoreError::UnlockDelayed { .. } => ErrorKind::UnlockDelayed,
+            CoreError::TooManyAttempts => ErrorKind::TooManyAttempts,
+            CoreError::WeakPassphrase(_) => ErrorKind::WeakPassphrase,
+            CoreError::PassphraseAlreadySet => ErrorKind::PassphraseAlreadySet,
+            CoreError::NoPassphrase => ErrorKind::NoPassphrase,
+            CoreError::Locked => ErrorKind::Locked,
+            CoreError::ReauthRequired => ErrorKind::ReauthRequired,
+            CoreError::UnsentOutcomes(_) => ErrorKind::UnsentOutcomes,
+            CoreError::DeviceRevoked => ErrorKind::DeviceRevoked,
         }
     }
 }

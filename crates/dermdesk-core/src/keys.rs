@@ -157,7 +157,9 @@ impl Desk {
             self.secrets.set(DEVICE_SIGNING_KEY_NEXT, next.as_bytes())?;
             self.cache().set_meta(META_PENDING_KEY_ID, &key_id(&next.verifying_key()))?;
         }
-        self.complete_key_rotation(&client).await
+        let response = self.complete_key_rotation(&client).await?;
+        self.audit(dermdesk_protocol::audit::AuditEvent::KeyReplaced, None, None, None)?;
+        Ok(response)
     }
 
     /// Finishes a pending rotation, if any, before the outbox is sent (so nothing is signed or
@@ -294,6 +296,13 @@ impl Desk {
             return Err(io("could not write the export into", error));
         }
         tracing::info!("signed outcome exported");
+        let outcome_id = outcome_id.hyphenated().to_string();
+        self.audit(
+            dermdesk_protocol::audit::AuditEvent::OutcomeExported,
+            Some(referral_id),
+            Some(&outcome_id),
+            None,
+        )?;
         Ok(path)
     }
 

@@ -4,7 +4,8 @@
 //!
 //! Which modules may touch what:
 //! - [`cache`]: the SQLCipher database (disk). The only module that runs SQL.
-//! - [`secrets`]: the OS keychain.
+//! - [`secrets`]: the OS keychain; [`lock`]: the passphrase-sealed cache key in it, the lock
+//!   rules (pure) and the crypto-shred (deletes keychain entries and the cache files).
 //! - [`client`]: the network (the hub's HTTP API).
 //! - [`engine`]: tokio tasks that drive client + cache.
 //! - [`photos`]: the viewer's photo requests, answered from the cache through
@@ -14,6 +15,7 @@
 //!   except that [`deadline`] reads a replacement bank holiday calendar from the data folder
 //!   when [`Desk`] opens (`DeadlinePolicy::for_data_dir`).
 
+pub mod audit;
 pub mod cache;
 pub mod client;
 pub mod deadline;
@@ -23,6 +25,7 @@ pub mod engine;
 mod error;
 pub mod governance;
 pub mod keys;
+pub mod lock;
 pub mod photos;
 pub mod plan;
 pub mod secrets;

@@ -1,6 +1,7 @@
-//! Secrets in the OS keychain: the cache's database key, the device signing key and the device
-//! token. Nothing here ever falls back to a file: with no keychain, the caller gets
-//! [`CoreError::KeychainUnavailable`] and must not create a cache.
+//! Secrets in the OS keychain: the cache's database key (sealed under the passphrase,
+//! `lock.rs`), the device signing key and the device token (sealed under the cache key while
+//! the desk is open, `lock::SealedStore`). Nothing here ever falls back to a file: with no
+//! keychain, the caller gets [`CoreError::KeychainUnavailable`] and must not create a cache.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,7 +12,13 @@ use zeroize::Zeroizing;
 use crate::CoreError;
 
 /// Names of the secrets one Derm Desk profile keeps.
+/// The cache key unsealed: only tests and tools (`Desk::open`) and Derm Desk before the
+/// passphrase; the app seals it (`lock::Vault::choose_passphrase` removes this one).
 pub const CACHE_KEY: &str = "cache-key";
+/// The cache key sealed under the passphrase (`lock.rs`).
+pub const CACHE_KEY_WRAPPED: &str = "cache-key-wrapped";
+/// Consecutive wrong passphrases (a decimal number), so a restart does not reset the count.
+pub const UNLOCK_FAILURES: &str = "unlock-failures";
 pub const DEVICE_SIGNING_KEY: &str = "device-signing-key";
 /// The next signing key while a key replacement is under way (`keys.rs`).
 pub const DEVICE_SIGNING_KEY_NEXT: &str = "device-signing-key-next";

@@ -136,6 +136,22 @@ const MIGRATIONS: &[&str] = &[
     -- before receipts were signed: signed (and kept) at their next repeat.
     ALTER TABLE outcomes ADD COLUMN receipt_jws TEXT;
     "#,
+    // 3: devices' audit logs, hash-chained per device (audit.rs). Ids only, no patient data.
+    r#"
+    CREATE TABLE audit_entries (
+        device_id   TEXT NOT NULL REFERENCES devices(id),
+        seq         INTEGER NOT NULL,
+        at          TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        referral_id TEXT,
+        outcome_id  TEXT,
+        detail      TEXT,
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (device_id, seq)
+    );
+    "#,
 ];
 
 /// Opens (creating if needed) and migrates the database. `None` is a private in-memory one.

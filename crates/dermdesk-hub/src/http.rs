@@ -94,7 +94,8 @@ pub fn app(hub: Hub, config: ServerConfig) -> Router {
         .route("/v1/device/keys", post(rotate_device_key))
         .route("/v1/feed", guard(get(feed), faulty, FaultRoute::Feed))
         .route("/v1/photos/{content_id}", guard(get(photo), faulty, FaultRoute::Photos))
-        .route("/v1/outcomes", guard(post(submit_outcome), faulty, FaultRoute::Outcomes));
+        .route("/v1/outcomes", guard(post(submit_outcome), faulty, FaultRoute::Outcomes))
+        .route("/v1/audit", post(upload_audit));
     if state.admin_token_sha256.is_some() {
         router = router
             .route("/admin/consultants", post(admin_create_consultant))
@@ -448,6 +449,16 @@ async fn submit_outcome(
         .map_err(|error| AppError::Malformed(format!("the body is not a signed outcome: {error}")))?;
     let hub = state.hub;
     Ok(Json(blocking(move || hub.submit_outcome(&device, &signed)).await?))
+}
+
+/// A device's audit log entries, continuing the chain the hub holds for it (audit.rs).
+async fn upload_audit(
+    State(state): State<AppState>,
+    Authenticated(device): Authenticated,
+    ApiJson(body): ApiJson<dermdesk_protocol::audit::AuditUpload>,
+) -> Result<Json<dermdesk_protocol::audit::AuditAck>, AppError> {
+    let hub = state.hub;
+    Ok(Json(blocking(move || hub.record_audit(&device, &body.entries)).await?))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,11 +8,12 @@
 //!
 //! Code map: `hub.rs` (state, referral changes), `enrolment.rs`, `keys.rs` (the hub's receipt
 //! key, device key rotation, which key may sign what when), `feed.rs`, `photos.rs`,
-//! `outcomes.rs` (the device-facing operations), `demo.rs` (seeding), `db.rs` (schema),
+//! `outcomes.rs`, `audit.rs` (the device-facing operations), `demo.rs` (seeding), `db.rs` (schema),
 //! `http.rs` (routes, `AppError`), `faults.rs` (fault injection for testing clients). Only
 //! `http.rs` and `faults.rs` know about HTTP; only `db.rs`, `photos.rs` and the operations' SQL
 //! touch the disk.
 
+mod audit;
 mod db;
 mod demo;
 mod enrolment;

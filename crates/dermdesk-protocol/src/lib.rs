@@ -5,6 +5,7 @@
 //! Identifiers that may be long numbers (NHS numbers, ids) are strings everywhere, because
 //! canonical JSON cannot carry integers above 2^53 faithfully.
 
+pub mod audit;
 pub mod canonical;
 pub mod export;
 pub mod signature;

@@ -1,6 +1,6 @@
 //! Shared support for the end-to-end tests: WebKitWebDriver, the app under it, a separate hub
 //! process, polling and screenshots. Every test opens the app through [`Driver::open_app`], so a
-//! step every start needs (for example unlocking) lives in one place.
+//! step every start needs (choosing the passphrase or unlocking: [`unlock`]) lives in one place.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -29,6 +29,16 @@ pub fn free_port() -> u16 {
 impl Driver {
     /// `env` reaches the app, which WebKitWebDriver starts as its child.
     pub fn start_with_env(env: &[(&str, &str)]) -> Driver {
+        Self::start(env, Stdio::inherit())
+    }
+
+    /// As [`Driver::start_with_env`], with the driver's and the app's standard error (the app's
+    /// log) written to `log`.
+    pub fn start_logged(env: &[(&str, &str)], log: &std::path::Path) -> Driver {
+        Self::start(env, Stdio::from(std::fs::File::create(log).expect("the log file")))
+    }
+
+    fn start(env: &[(&str, &str)], stderr: Stdio) -> Driver {
         let port = free_port();
         let process = Command::new("WebKitWebDriver")
             .arg(format!("--port={port}"))
@@ -38,7 +48,7 @@ impl Driver {
             // Small synthetic photos keep the first demo start quick in tests.
             .env("DERMDESK_DEMO_SCALE", "small")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("WebKitWebDriver (install webkit2gtk-driver)");
         let started = Instant::now();
@@ -49,7 +59,16 @@ impl Driver {
         Driver { process, port }
     }
 
+    /// Starts the app and gets it past the lock screen: chooses [`TEST_PASSPHRASE`] on a first
+    /// start, types it on a later one. Use [`Driver::open_app_locked`] to stay at the lock screen.
     pub async fn open_app(&self, args: &[&str]) -> Client {
+        let client = self.open_app_locked(args).await;
+        unlock(&client, TEST_PASSPHRASE).await;
+        client
+    }
+
+    /// Starts the app and leaves it wherever it starts (the lock screen, usually).
+    pub async fn open_app_locked(&self, args: &[&str]) -> Client {
         let app = std::env::var("DERMDESK_APP").expect("DERMDESK_APP: run through `cargo xtask test`");
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("webkitgtk:browserOptions".into(), json!({ "binary": app, "args": args }));
@@ -67,6 +86,58 @@ impl Drop for Driver {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// The passphrase every end-to-end test chooses and unlocks with (synthetic data only).
+pub const TEST_PASSPHRASE: &str = "e2e synthetic passphrase";
+
+const LOCK_STATE: &str = "document.querySelector('#lock-screen')?.dataset.state";
+
+/// Gets past the lock screen: chooses `passphrase` on a first start (both fields), types it
+/// when locked, and waits until the window is unlocked.
+pub async fn unlock(client: &Client, passphrase: &str) {
+    let state = wait_for(
+        client,
+        "the lock screen or the unlocked window",
+        Duration::from_secs(120),
+        &format!(
+            "(() => {{ const s = {LOCK_STATE}; \
+               if (s === 'choose_passphrase' || s === 'locked' || s === 'failed') return s; \
+               if (document.querySelector('#lock-now')) return 'unlocked'; return null; }})()"
+        ),
+    )
+    .await;
+    match state.as_str() {
+        Some("choose_passphrase") => {
+            type_into(client, "#lock-passphrase", passphrase).await;
+            type_into(client, "#lock-passphrase-again", passphrase).await;
+        }
+        Some("locked") => type_into(client, "#lock-passphrase", passphrase).await,
+        _ => return,
+    }
+    // A delay after an earlier wrong attempt keeps the button disabled for a while.
+    wait_for(
+        client,
+        "the unlock button",
+        Duration::from_secs(60),
+        "!document.querySelector('#lock-submit').disabled",
+    )
+    .await;
+    client.find(fantoccini::Locator::Css("#lock-submit")).await.unwrap().click().await.unwrap();
+    wait_for(
+        client,
+        "the window to unlock",
+        Duration::from_secs(120),
+        "!document.querySelector('#lock-screen').open && !!document.querySelector('#lock-now')",
+    )
+    .await;
+}
+
+/// Replaces the value of the input `selector` with `text`, typed as keys.
+pub async fn type_into(client: &Client, selector: &str, text: &str) {
+    let input = client.find(fantoccini::Locator::Css(selector)).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
 }
 
 /// Polls `script` (a JS expression) until it is truthy; returns its value.
@@ -132,6 +203,19 @@ impl HubProcess {
         let hub = HubProcess { process, port, dir };
         hub.wait_listening();
         (hub, code.expect("the hub prints the demo enrolment code"))
+    }
+
+    /// An empty hub with its admin routes on (`token`), for tests that seed their own data.
+    pub fn start_with_admin(dir: PathBuf, port: u16, token: &str) -> HubProcess {
+        std::fs::create_dir_all(&dir).unwrap();
+        let process = Self::command(&dir, port)
+            .env("DERMDESK_HUB_ADMIN_TOKEN", token)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the hub starts");
+        let hub = HubProcess { process, port, dir };
+        hub.wait_listening();
+        hub
     }
 
     pub fn restart(dir: PathBuf, port: u16) -> HubProcess {

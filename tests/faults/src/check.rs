@@ -102,6 +102,9 @@ fn inspect_into(
         .ok_or("the cache exists but its key is not in the secret store")?;
     let key: [u8; 32] = key.as_slice().try_into().map_err(|_| "the cache key has the wrong length")?;
     let cache = Cache::open(&path, &key).map_err(|e| format!("opening the cache: {e}"))?;
+    // The desk's own entries are sealed under the cache key (lock::SealedStore).
+    let sealing_key = dermdesk_core::lock::CacheKey::from_slice(&key).map_err(|e| e.to_string())?;
+    let secrets = dermdesk_core::lock::SealedStore::new(std::sync::Arc::new(secrets), &sealing_key);
 
     let integrity = cache.integrity_check().map_err(|e| format!("integrity_check: {e}"))?;
     if integrity != "ok" {
