@@ -63,6 +63,10 @@ pub struct Desk {
     deadlines: crate::deadline::DeadlinePolicy,
     /// Previews, thumbnails and tile pyramids of recently viewed photos (memory only).
     pub(crate) photo_server: crate::photos::PhotoServer,
+    /// Content ids refused for good since this desk was opened (hostile metadata, or bytes that
+    /// match their content id but are no usable image): not downloaded again. Memory only: a
+    /// restart tries a content-refused photo once more.
+    refused_photos: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What the photo downloads met since this desk was opened (for the fault harness, benchmarks
@@ -93,6 +97,9 @@ pub struct PhotoSummary {
     pub bytes: u64,
     /// Photos refused this round (content id, why); they stay invisible and are retried.
     pub failed: Vec<(String, String)>,
+    /// Photos refused for good (content id, why): not an image Derm Desk opens, and their
+    /// bytes match their content id, so they are not fetched again. Their referral stays.
+    pub refused: Vec<(String, String)>,
 }
 
 impl Desk {
@@ -128,6 +135,7 @@ impl Desk {
             counters: SyncCounters::default(),
             deadlines,
             photo_server: crate::photos::PhotoServer::default(),
+            refused_photos: Mutex::default(),
         };
         // A key replacement interrupted after the service confirmed it is completed before
         // anything can be signed (keys.rs).
@@ -483,8 +491,40 @@ impl Desk {
         Ok(summary)
     }
 
-    /// Photos referenced by cached referrals but not yet stored, with their metadata.
+    /// Photos referenced by cached referrals but not yet stored, with their metadata; photos
+    /// refused for good are recorded as refused (their referral stays reviewable) and left out.
     pub fn missing_photos(&self) -> Result<Vec<PhotoMeta>, CoreError> {
+        let wanted = self.missing_photo_metadata()?;
+        let mut missing = Vec::with_capacity(wanted.len());
+        for meta in wanted {
+            if self.is_refused(&meta.content_id) {
+                continue;
+            }
+            match crate::verify::refuse_before_download(&meta) {
+                Some(problem) => {
+                    self.refuse_photo(&meta.content_id, &problem)?;
+                }
+                None => missing.push(meta),
+            }
+        }
+        Ok(missing)
+    }
+
+    fn is_refused(&self, content_id: &str) -> bool {
+        self.refused_photos.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(content_id)
+    }
+
+    /// Records a photo as refused for good: visible as such in readiness, never fetched again
+    /// by this desk, and no reason for the sync to count as incomplete.
+    fn refuse_photo(&self, content_id: &str, problem: &str) -> Result<String, CoreError> {
+        self.refused_photos
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(content_id.to_owned());
+        self.record_photo_failure(content_id, &format!("refused: {problem}"))
+    }
+
+    fn missing_photo_metadata(&self) -> Result<Vec<PhotoMeta>, CoreError> {
         let cache = self.cache();
         let missing = cache.missing_photos()?;
         if missing.is_empty() {
@@ -533,6 +573,9 @@ impl Desk {
                         Ok(bytes) => {
                             summary.stored += 1;
                             summary.bytes += bytes;
+                        }
+                        Err(problem) if self.is_refused(&meta.content_id) => {
+                            summary.refused.push((meta.content_id.clone(), problem.clone()))
                         }
                         Err(problem) => summary.failed.push((meta.content_id.clone(), problem.clone())),
                     }
@@ -584,6 +627,10 @@ impl Desk {
                     tokio::time::sleep(wait).await;
                 }
                 None if failure == FetchFailure::Transient => return Err(error),
+                None if matches!(error, CoreError::PhotoRefused(_)) => {
+                    tracing::warn!("photo refused for good");
+                    return Ok(Err(self.refuse_photo(&meta.content_id, &error.to_string())?));
+                }
                 None => return Ok(Err(self.record_photo_failure(&meta.content_id, &error.to_string())?)),
             }
         }
@@ -678,9 +725,14 @@ impl Desk {
                 Ok(size)
             }
             Err(problem) => {
-                // Some received piece was wrong; nothing of it can be trusted.
+                // Some received piece was wrong (or the whole is no usable image); nothing of it
+                // is kept.
                 self.cache().discard_photo_partial(&content_id)?;
-                Err(CoreError::PhotoDamaged(problem.to_string()))
+                if problem.is_transit() {
+                    Err(CoreError::PhotoDamaged(problem.to_string()))
+                } else {
+                    Err(CoreError::PhotoRefused(problem.to_string()))
+                }
             }
         }
     }

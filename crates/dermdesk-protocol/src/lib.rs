@@ -7,6 +7,7 @@
 
 pub mod canonical;
 pub mod export;
+pub mod limits;
 pub mod signature;
 mod types;
 
