@@ -308,7 +308,9 @@ pub fn decode_answer<T: serde::de::DeserializeOwned + WireBounds>(body: &[u8]) -
     let value: T =
         serde_json::from_slice(body).map_err(|e| CoreError::Protocol(format!("unreadable answer: {e}")))?;
     value.check_bounds().map_err(|problem| {
-        CoreError::Protocol(format!("the answer breaks the protocol's limits ({problem}); none of it was kept"))
+        CoreError::Protocol(format!(
+            "the answer breaks the protocol's limits ({problem}); none of it was kept"
+        ))
     })?;
     Ok(value)
 }

@@ -121,7 +121,11 @@ struct Case {
     elapsed: Duration,
 }
 
-fn expect_refused(name: &'static str, result: Result<impl std::fmt::Debug, CoreError>, started: Instant) -> Case {
+fn expect_refused(
+    name: &'static str,
+    result: Result<impl std::fmt::Debug, CoreError>,
+    started: Instant,
+) -> Case {
     let error = match result {
         Ok(value) => panic!("{name}: accepted {value:?}"),
         Err(error) => error,
@@ -157,7 +161,8 @@ async fn hostile_answers_are_capped_and_refused_with_a_clear_error() {
     // A Content-Length that promises more than is sent: a broken answer, nothing used.
     let started = Instant::now();
     let server = serve(response("200 OK", &[("content-length", "5000")], b"{\"changes\":[]")).await;
-    let case = expect_refused("content-length longer than the body", client(&server).feed(None).await, started);
+    let case =
+        expect_refused("content-length longer than the body", client(&server).feed(None).await, started);
     assert!(matches!(case.message.as_str(), m if m.contains("could not be reached")), "{}", case.message);
     cases.push(case);
 
@@ -165,14 +170,18 @@ async fn hostile_answers_are_capped_and_refused_with_a_clear_error() {
     let started = Instant::now();
     let body = br#"{"changes":[],"next_cursor":"c1","has_more":false}"#;
     let server = serve(response("200 OK", &[("content-length", "12")], body)).await;
-    let case = expect_refused("content-length shorter than the body", client(&server).feed(None).await, started);
+    let case =
+        expect_refused("content-length shorter than the body", client(&server).feed(None).await, started);
     assert!(case.message.contains("unreadable answer"), "{}", case.message);
     cases.push(case);
 
     // Redirects to another host, temporary and permanent: never followed, so the other host
     // never sees the device token.
     let elsewhere = serve(json_response(br#"{"changes":[],"next_cursor":"c1","has_more":false}"#)).await;
-    for (name, status) in [("302 redirect to another host", "302 Found"), ("308 redirect to another host", "308 Permanent Redirect")] {
+    for (name, status) in [
+        ("302 redirect to another host", "302 Found"),
+        ("308 redirect to another host", "308 Permanent Redirect"),
+    ] {
         let started = Instant::now();
         let location = format!("{}/v1/feed", elsewhere.url);
         let server = serve(response(status, &[("location", &location), ("content-length", "0")], b"")).await;
@@ -300,7 +309,7 @@ fn write_figures(cases: &[Case]) {
 
 /// Where security figures go: `$DERMDESK_SECURITY_DIR`, else the workspace's target/security.
 fn security_dir() -> std::path::PathBuf {
-    std::env::var_os("DERMDESK_SECURITY_DIR").map(Into::into).unwrap_or_else(|| {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/security")
-    })
+    std::env::var_os("DERMDESK_SECURITY_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/security"))
 }
