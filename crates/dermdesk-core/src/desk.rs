@@ -63,11 +63,16 @@ pub struct Desk {
     deadlines: crate::deadline::DeadlinePolicy,
     /// Previews, thumbnails and tile pyramids of recently viewed photos (memory only).
     pub(crate) photo_server: crate::photos::PhotoServer,
-    /// Content ids refused for good since this desk was opened (hostile metadata, or bytes that
-    /// match their content id but are no usable image): not downloaded again. Memory only: a
-    /// restart tries a content-refused photo once more.
-    refused_photos: Mutex<std::collections::HashSet<String>>,
+    /// Content ids refused for good (hostile metadata, or bytes that match their content id but
+    /// are no usable image): not downloaded again. Filled from the cache's photo failures on
+    /// first use, so a restart does not fetch a content-refused photo again either.
+    refused_photos: Mutex<Option<std::collections::HashSet<String>>>,
 }
+
+/// How a photo failure refused for good by its bytes starts (kept across restarts), and one
+/// refused from its metadata alone (decided again after a restart).
+const REFUSED_FOR_GOOD: &str = "refused: ";
+const REFUSED_BEFORE_DOWNLOAD: &str = "refused before download: ";
 
 /// What the photo downloads met since this desk was opened (for the fault harness, benchmarks
 /// and diagnostics; never patient data).
@@ -501,8 +506,9 @@ impl Desk {
                 continue;
             }
             match crate::verify::refuse_before_download(&meta) {
+                // Metadata may be corrected in a later version: decided afresh after a restart.
                 Some(problem) => {
-                    self.refuse_photo(&meta.content_id, &problem)?;
+                    self.refuse_photo(&meta.content_id, &format!("{REFUSED_BEFORE_DOWNLOAD}{problem}"))?;
                 }
                 None => missing.push(meta),
             }
@@ -510,18 +516,32 @@ impl Desk {
         Ok(missing)
     }
 
+    fn refused_photos(&self) -> std::sync::MutexGuard<'_, Option<std::collections::HashSet<String>>> {
+        let mut refused = self.refused_photos.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if refused.is_none() {
+            // Bytes refused for good stay refused: they hash to their content id, so a new
+            // download could only bring them again.
+            let failures = self.cache().photo_failures().unwrap_or_default();
+            *refused = Some(
+                failures
+                    .into_iter()
+                    .filter(|(_, _, problem)| problem.starts_with(REFUSED_FOR_GOOD))
+                    .map(|(content_id, _, _)| content_id)
+                    .collect(),
+            );
+        }
+        refused
+    }
+
     fn is_refused(&self, content_id: &str) -> bool {
-        self.refused_photos.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(content_id)
+        self.refused_photos().as_ref().is_some_and(|refused| refused.contains(content_id))
     }
 
     /// Records a photo as refused for good: visible as such in readiness, never fetched again
     /// by this desk, and no reason for the sync to count as incomplete.
     fn refuse_photo(&self, content_id: &str, problem: &str) -> Result<String, CoreError> {
-        self.refused_photos
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(content_id.to_owned());
-        self.record_photo_failure(content_id, &format!("refused: {problem}"))
+        self.refused_photos().get_or_insert_with(Default::default).insert(content_id.to_owned());
+        self.record_photo_failure(content_id, problem)
     }
 
     fn missing_photo_metadata(&self) -> Result<Vec<PhotoMeta>, CoreError> {
@@ -629,7 +649,9 @@ impl Desk {
                 None if failure == FetchFailure::Transient => return Err(error),
                 None if matches!(error, CoreError::PhotoRefused(_)) => {
                     tracing::warn!("photo refused for good");
-                    return Ok(Err(self.refuse_photo(&meta.content_id, &error.to_string())?));
+                    return Ok(Err(
+                        self.refuse_photo(&meta.content_id, &format!("{REFUSED_FOR_GOOD}{error}"))?
+                    ));
                 }
                 None => return Ok(Err(self.record_photo_failure(&meta.content_id, &error.to_string())?)),
             }
