@@ -27,3 +27,12 @@ pub fn security_dir() -> std::path::PathBuf {
 pub fn write_figures(name: &str, report: &serde_json::Value) {
     std::fs::write(security_dir().join(name), serde_json::to_vec_pretty(report).unwrap()).unwrap();
 }
+
+/// serde_json's recursion limit is on in the app's own build graph: the Tauri build tools turn
+/// on `unbounded_depth` for themselves (cargo_metadata), which must not reach the app.
+#[test]
+fn serde_json_keeps_its_recursion_limit_in_the_app_build() {
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let error = serde_json::from_str::<serde_json::Value>(&nested).unwrap_err();
+    assert!(error.to_string().contains("recursion limit"), "{error}");
+}
