@@ -2,8 +2,9 @@
 //!
 //! - `demo [--screenshot FILE]`: install what is missing, build, open Derm Desk on the embedded
 //!   demo; with `--screenshot`, headless: wait for the worklist, write a PNG, exit.
-//! - `test`: everything CI runs: fmt check, clippy -D warnings, all tests, the fault harness at
-//!   CI size (`faults --quick`), the end-to-end tests in the real window.
+//! - `test`: everything CI runs: fmt check, clippy -D warnings, cargo deny (licences, bans,
+//!   sources; offline), all tests (the fuzz quick mode and hostile-input tests among them), the
+//!   fault harness at CI size (`faults --quick`), the end-to-end tests in the real window.
 //! - `bench sync`: sync benchmarks against plain references, optimised build; results in
 //!   `target/bench/sync.json` and docs/PERFORMANCE.md.
 //! - `bench images`: the photo viewer's pyramid, thumbnail, first view and 4-up memory against
@@ -14,10 +15,14 @@
 //!   faults, disk full); figures in `target/faults/report.json`, see docs/RELIABILITY.md.
 //! - `verify FILE [--hub-key KEY] [--key-id ID]`: checks a signed outcome exported by Derm Desk
 //!   (its signature and, with the service's key, its receipt); see docs/VERIFY.md.
+//! - `security [--long]`: fuzzing, hostile service answers, photo bombs, config lint, log scan,
+//!   cargo deny and (when present) the real-window canary/XSS tests; figures in
+//!   `target/security/report.json`, see docs/SECURITY.md.
 
 mod bench;
 mod faults;
 mod packages;
+mod security;
 mod session;
 mod vendor;
 mod verify;
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(&args[1..]),
         Some("faults") => faults::faults(&args[1..]),
         Some("verify") => verify::verify(&args[1..]),
+        Some("security") => security::security(&args[1..]),
         // Only the real-window tests (the last step of `test`), for quick iteration.
         Some("e2e") => vendor::ensure()
             .and_then(|()| run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"])))
@@ -50,7 +56,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e [--test NAME] \
                  | cargo xtask bench sync|images|worklist | cargo xtask faults [--quick] [--trials N] [--seed N] \
-                 | cargo xtask verify FILE [--hub-key KEY] [--key-id ID]"
+                 | cargo xtask verify FILE [--hub-key KEY] [--key-id ID] | cargo xtask security [--long]"
             );
             return ExitCode::from(2);
         }
@@ -136,6 +142,8 @@ fn test(args: &[String]) -> Result {
     vendor::ensure()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    // Licences, duplicate crates, sources (offline; ~3 min to build cargo-deny the first time).
+    security::deny_check(true)?;
     run(cargo().args(["test", "--workspace", "--exclude", "dermdesk-e2e", "--locked"]))?;
     // The UI's pure modules (dates, NHS numbers) under Node's own test runner, where Node exists.
     if Command::new("node").arg("--version").output().is_ok() {

@@ -2,10 +2,15 @@
 //!
 //! Safety rules: https only (plain http only to a loopback address, for the embedded demo and
 //! tests); redirects are never followed (a redirect to another host must not receive the device
-//! token); bodies are size-capped while they stream, never trusted by Content-Length alone.
+//! token); bodies are size-capped while they stream, never trusted by Content-Length alone;
+//! no compressed body is accepted (reqwest is built without decompression, and an answer that
+//! says it is compressed anyway is refused unread, so a gzip bomb is never unpacked). Every JSON
+//! answer is decoded by [`decode_answer`]: size cap, serde_json's recursion limit, then the
+//! protocol's bounds (`dermdesk_protocol::limits`), before anything is kept.
 
 use std::time::Duration;
 
+use dermdesk_protocol::limits::WireBounds;
 use dermdesk_protocol::{
     ApiError, EnrolRequest, EnrolResponse, FeedPage, KeyRotationRequest, KeyRotationResponse, PublicKeyInfo,
     SignedOutcome, API_PREFIX, FEED_PAGE_MAX, MAX_PHOTO_BYTES,
@@ -17,7 +22,9 @@ use crate::secrets::Sensitive;
 use crate::CoreError;
 
 /// Largest JSON body accepted from the hub (a feed page of 200 referrals is well under this).
-const MAX_JSON_BYTES: u64 = 8 * 1024 * 1024;
+pub const MAX_JSON_BYTES: u64 = 8 * 1024 * 1024;
+/// Largest error body read from the hub.
+const MAX_ERROR_BYTES: u64 = 64 * 1024;
 
 #[derive(Clone)]
 pub struct HubClient {
@@ -134,6 +141,7 @@ impl HubClient {
             }
         }
         let response = request.send().await.map_err(offline)?;
+        refuse_encoded(&response)?;
         let status = response.status();
         let start = match status {
             StatusCode::OK => 0,
@@ -266,11 +274,29 @@ fn offline(error: reqwest::Error) -> CoreError {
     CoreError::Offline(describe(&error))
 }
 
+/// Refuses a body the service says is compressed: we never ask for compression, and unpacking
+/// one would let a few kilobytes become gigabytes.
+fn refuse_encoded(response: &reqwest::Response) -> Result<(), CoreError> {
+    match response.headers().get(reqwest::header::CONTENT_ENCODING) {
+        None => Ok(()),
+        Some(value) if value.as_bytes().eq_ignore_ascii_case(b"identity") => Ok(()),
+        Some(_) => Err(CoreError::Protocol(
+            "the service sent a compressed answer Derm Desk did not ask for; it was neither unpacked nor read"
+                .into(),
+        )),
+    }
+}
+
+/// Reads a whole body, at most `limit` bytes whatever Content-Length says (a lying length that
+/// is too long ends as a broken connection, one that is too short as a cut-off body).
 async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, CoreError> {
-    if response.content_length().is_some_and(|length| length > limit) {
+    refuse_encoded(&response)?;
+    let offered = response.content_length();
+    if offered.is_some_and(|length| length > limit) {
         return Err(CoreError::Protocol(format!("the service offered more than the expected {limit} bytes")));
     }
-    let mut body = Vec::with_capacity(limit.min(MAX_PHOTO_BYTES) as usize);
+    // Grows as bytes arrive: a small answer never reserves the whole cap.
+    let mut body = Vec::with_capacity(offered.unwrap_or(0).min(limit).min(1024 * 1024) as usize);
     while let Some(chunk) = response.chunk().await.map_err(offline)? {
         if body.len() as u64 + chunk.len() as u64 > limit {
             return Err(CoreError::Protocol(format!(
@@ -282,17 +308,43 @@ async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<
     Ok(body)
 }
 
-async fn json_body<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, CoreError> {
+/// Decodes one JSON answer of the service: at most [`MAX_JSON_BYTES`], serde_json's recursion
+/// limit (128 levels), the typed struct (unknown shapes refused), then the protocol's bounds.
+/// Pure, so the fuzz tests run exactly what the client runs.
+pub fn decode_answer<T: serde::de::DeserializeOwned + WireBounds>(body: &[u8]) -> Result<T, CoreError> {
+    if body.len() as u64 > MAX_JSON_BYTES {
+        return Err(CoreError::Protocol(format!("the answer is larger than {MAX_JSON_BYTES} bytes")));
+    }
+    let value: T =
+        serde_json::from_slice(body).map_err(|e| CoreError::Protocol(format!("unreadable answer: {e}")))?;
+    value.check_bounds().map_err(|problem| {
+        CoreError::Protocol(format!(
+            "the answer breaks the protocol's limits ({problem}); none of it was kept"
+        ))
+    })?;
+    Ok(value)
+}
+
+async fn json_body<T: serde::de::DeserializeOwned + WireBounds>(
+    response: reqwest::Response,
+) -> Result<T, CoreError> {
     if !response.status().is_success() {
         return Err(error_body(response).await);
     }
     let body = read_capped(response, MAX_JSON_BYTES).await?;
-    serde_json::from_slice(&body).map_err(|e| CoreError::Protocol(format!("unreadable answer: {e}")))
+    decode_answer(&body)
 }
 
 async fn error_body(response: reqwest::Response) -> CoreError {
     let status = response.status();
-    let body = match read_capped(response, 64 * 1024).await {
+    if status.is_redirection() {
+        // Never followed (the client's policy is `none`): the device token stays with us.
+        return CoreError::Protocol(format!(
+            "the service answered {status}, a redirect elsewhere; Derm Desk does not follow redirects, \
+             so nothing was sent there"
+        ));
+    }
+    let body = match read_capped(response, MAX_ERROR_BYTES).await {
         Ok(body) => body,
         Err(error) => return error,
     };
@@ -300,7 +352,7 @@ async fn error_body(response: reqwest::Response) -> CoreError {
         // Busy or failing for a while: nothing is wrong with the request, so try again later.
         return CoreError::Busy(format!("service answered {status}"));
     }
-    match serde_json::from_slice::<ApiError>(&body) {
+    match decode_answer::<ApiError>(&body) {
         Ok(error) => CoreError::Hub { code: error.code, message: error.message },
         Err(_) => CoreError::Protocol(format!("service answered {status}")),
     }

@@ -61,7 +61,16 @@ pub struct Desk {
     deadlines: crate::deadline::DeadlinePolicy,
     /// Previews, thumbnails and tile pyramids of recently viewed photos (memory only).
     pub(crate) photo_server: crate::photos::PhotoServer,
+    /// Content ids refused for good (hostile metadata, or bytes that match their content id but
+    /// are no usable image): not downloaded again. Filled from the cache's photo failures on
+    /// first use, so a restart does not fetch a content-refused photo again either.
+    refused_photos: Mutex<Option<std::collections::HashSet<String>>>,
 }
+
+/// How a photo failure refused for good by its bytes starts (kept across restarts), and one
+/// refused from its metadata alone (decided again after a restart).
+const REFUSED_FOR_GOOD: &str = "refused: ";
+const REFUSED_BEFORE_DOWNLOAD: &str = "refused before download: ";
 
 /// What the photo downloads met since this desk was opened (for the fault harness, benchmarks
 /// and diagnostics; never patient data).
@@ -91,6 +100,9 @@ pub struct PhotoSummary {
     pub bytes: u64,
     /// Photos refused this round (content id, why); they stay invisible and are retried.
     pub failed: Vec<(String, String)>,
+    /// Photos refused for good (content id, why): not an image Derm Desk opens, and their
+    /// bytes match their content id, so they are not fetched again. Their referral stays.
+    pub refused: Vec<(String, String)>,
 }
 
 impl Desk {
@@ -144,6 +156,7 @@ impl Desk {
             counters: SyncCounters::default(),
             deadlines,
             photo_server: crate::photos::PhotoServer::default(),
+            refused_photos: Mutex::default(),
         };
         // A key replacement interrupted after the service confirmed it is completed before
         // anything can be signed (keys.rs).
@@ -512,8 +525,55 @@ impl Desk {
         Ok(summary)
     }
 
-    /// Photos referenced by cached referrals but not yet stored, with their metadata.
+    /// Photos referenced by cached referrals but not yet stored, with their metadata; photos
+    /// refused for good are recorded as refused (their referral stays reviewable) and left out.
     pub fn missing_photos(&self) -> Result<Vec<PhotoMeta>, CoreError> {
+        let wanted = self.missing_photo_metadata()?;
+        let mut missing = Vec::with_capacity(wanted.len());
+        for meta in wanted {
+            if self.is_refused(&meta.content_id) {
+                continue;
+            }
+            match crate::verify::refuse_before_download(&meta) {
+                // Metadata may be corrected in a later version: decided afresh after a restart.
+                Some(problem) => {
+                    self.refuse_photo(&meta.content_id, &format!("{REFUSED_BEFORE_DOWNLOAD}{problem}"))?;
+                }
+                None => missing.push(meta),
+            }
+        }
+        Ok(missing)
+    }
+
+    fn refused_photos(&self) -> std::sync::MutexGuard<'_, Option<std::collections::HashSet<String>>> {
+        let mut refused = self.refused_photos.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if refused.is_none() {
+            // Bytes refused for good stay refused: they hash to their content id, so a new
+            // download could only bring them again.
+            let failures = self.cache().photo_failures().unwrap_or_default();
+            *refused = Some(
+                failures
+                    .into_iter()
+                    .filter(|(_, _, problem)| problem.starts_with(REFUSED_FOR_GOOD))
+                    .map(|(content_id, _, _)| content_id)
+                    .collect(),
+            );
+        }
+        refused
+    }
+
+    fn is_refused(&self, content_id: &str) -> bool {
+        self.refused_photos().as_ref().is_some_and(|refused| refused.contains(content_id))
+    }
+
+    /// Records a photo as refused for good: visible as such in readiness, never fetched again
+    /// by this desk, and no reason for the sync to count as incomplete.
+    fn refuse_photo(&self, content_id: &str, problem: &str) -> Result<String, CoreError> {
+        self.refused_photos().get_or_insert_with(Default::default).insert(content_id.to_owned());
+        self.record_photo_failure(content_id, problem)
+    }
+
+    fn missing_photo_metadata(&self) -> Result<Vec<PhotoMeta>, CoreError> {
         let cache = self.cache();
         let missing = cache.missing_photos()?;
         if missing.is_empty() {
@@ -562,6 +622,9 @@ impl Desk {
                         Ok(bytes) => {
                             summary.stored += 1;
                             summary.bytes += bytes;
+                        }
+                        Err(problem) if self.is_refused(&meta.content_id) => {
+                            summary.refused.push((meta.content_id.clone(), problem.clone()))
                         }
                         Err(problem) => summary.failed.push((meta.content_id.clone(), problem.clone())),
                     }
@@ -613,6 +676,12 @@ impl Desk {
                     tokio::time::sleep(wait).await;
                 }
                 None if failure == FetchFailure::Transient => return Err(error),
+                None if matches!(error, CoreError::PhotoRefused(_)) => {
+                    tracing::warn!("photo refused for good");
+                    return Ok(Err(
+                        self.refuse_photo(&meta.content_id, &format!("{REFUSED_FOR_GOOD}{error}"))?
+                    ));
+                }
                 None => return Ok(Err(self.record_photo_failure(&meta.content_id, &error.to_string())?)),
             }
         }
@@ -707,9 +776,14 @@ impl Desk {
                 Ok(size)
             }
             Err(problem) => {
-                // Some received piece was wrong; nothing of it can be trusted.
+                // Some received piece was wrong (or the whole is no usable image); nothing of it
+                // is kept.
                 self.cache().discard_photo_partial(&content_id)?;
-                Err(CoreError::PhotoDamaged(problem.to_string()))
+                if problem.is_transit() {
+                    Err(CoreError::PhotoDamaged(problem.to_string()))
+                } else {
+                    Err(CoreError::PhotoRefused(problem.to_string()))
+                }
             }
         }
     }

@@ -61,6 +61,11 @@ pub enum CoreError {
     Cancelled,
     #[error("A photo arrived damaged ({0}); it was not kept and is downloaded again.")]
     PhotoDamaged(String),
+    #[error(
+        "A photo was refused ({0}). It is not shown and was not kept; the rest of the referral is \
+         kept and can be reviewed. Ask the GP practice to send the photo again."
+    )]
+    PhotoRefused(String),
     #[error("The service refused the request: {message}")]
     Hub { code: ErrorCode, message: String },
     #[error("The service answered something unexpected ({0}). Nothing local was changed.")]
@@ -133,6 +138,7 @@ pub enum ErrorKind {
     Busy,
     RangeRefused,
     PhotoDamaged,
+    PhotoRefused,
     Cancelled,
     Hub,
     Protocol,
@@ -172,6 +178,7 @@ impl CoreError {
             CoreError::Busy(_) => ErrorKind::Busy,
             CoreError::RangeRefused => ErrorKind::RangeRefused,
             CoreError::PhotoDamaged(_) => ErrorKind::PhotoDamaged,
+            CoreError::PhotoRefused(_) => ErrorKind::PhotoRefused,
             CoreError::Cancelled => ErrorKind::Cancelled,
             CoreError::Hub { .. } => ErrorKind::Hub,
             CoreError::Protocol(_) => ErrorKind::Protocol,

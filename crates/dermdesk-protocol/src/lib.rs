@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod canonical;
 pub mod export;
+pub mod limits;
 pub mod signature;
 mod types;
 

@@ -139,3 +139,42 @@ async fn a_referral_must_describe_its_stored_photos_truthfully() {
     assert!(test.hub.create_referral(&not_stored, &consultant.id).is_err());
     assert!(test.hub.add_photo_bytes(b"GIF89a not a photo").is_err());
 }
+
+/// A JPEG whose frame header is rewritten to claim `width` x `height` (the data stays 40x30).
+fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
+    let mut bytes = crate::support::fake_jpeg(9);
+    let sof = bytes.windows(2).position(|w| w == [0xff, 0xc0]).expect("baseline frame header");
+    bytes[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    bytes[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    bytes
+}
+
+#[tokio::test]
+async fn uploads_whose_header_the_app_would_not_decode_are_refused_and_not_stored() {
+    let test = TestHub::new();
+    let photo_dir = test.photos.path().to_path_buf();
+    let files = || std::fs::read_dir(&photo_dir).unwrap().count();
+    let files_before = files();
+    for (what, bytes, expected) in [
+        ("65535x65535 header", jpeg_claiming(65535, 65535), "65535x65535"),
+        ("over 64 MP within the side limit", jpeg_claiming(16_000, 16_000), "16000x16000"),
+        ("cut before its frame header", crate::support::fake_jpeg(9)[..20].to_vec(), "header cannot be read"),
+    ] {
+        let error = test.hub.add_photo_bytes(&bytes).expect_err(what).to_string();
+        assert!(error.contains(expected) && error.contains("not stored"), "{what}: {error}");
+    }
+    // The same from a file (the seeding path) and over the admin route.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("giant.jpg");
+    std::fs::write(&path, jpeg_claiming(65535, 65535)).unwrap();
+    assert!(test.hub.add_photo_file(&path).unwrap_err().to_string().contains("65535x65535"));
+    let upload = axum::http::Request::post("/admin/photos")
+        .header(axum::http::header::AUTHORIZATION, format!("Bearer {}", crate::support::ADMIN_TOKEN))
+        .body(axum::body::Body::from(jpeg_claiming(65535, 65535)))
+        .unwrap();
+    let reply = test.send(upload).await;
+    reply.assert_error(StatusCode::BAD_REQUEST, ErrorCode::BadRequest);
+    assert_eq!(files(), files_before, "nothing was stored");
+    // An honest photo of the same shape is still accepted.
+    assert!(test.hub.add_photo_bytes(&jpeg_claiming(40, 30)).is_ok());
+}

@@ -23,7 +23,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub struct TestHub {
     pub hub: Hub,
     pub router: Router,
-    _photos: TempDir,
+    /// The hub's photo directory with `new` (tests look at what reached the disk).
+    pub photos: TempDir,
 }
 
 /// A response, read whole.
@@ -62,12 +63,12 @@ impl TestHub {
     pub fn new() -> TestHub {
         let photos = tempfile::tempdir().unwrap();
         let hub = Hub::open(None, photos.path()).unwrap();
-        TestHub { router: admin_router(&hub), hub, _photos: photos }
+        TestHub { router: admin_router(&hub), hub, photos }
     }
 
     /// Around a hub opened by the test (e.g. on a database file it also opens directly).
     pub fn with_hub(hub: Hub) -> TestHub {
-        TestHub { router: admin_router(&hub), hub, _photos: tempfile::tempdir().unwrap() }
+        TestHub { router: admin_router(&hub), hub, photos: tempfile::tempdir().unwrap() }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -190,8 +191,12 @@ pub fn enrol_request(code: &str, key: &SigningKey) -> EnrolRequest {
     }
 }
 
+/// A small real JPEG, 40x30 like [`photo_meta`] says (the hub probes every upload's header),
+/// followed by 1,000 bytes of a pattern after its end: distinct bytes for every seed, and long
+/// enough for the range tests.
 pub fn fake_jpeg(seed: u8) -> Vec<u8> {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    let pixels = (0..40 * 30 * 3u32).map(|i| (i as u8).wrapping_mul(seed | 1)).collect();
+    let mut bytes = dermdesk_imaging::encode_jpeg(&dermdesk_imaging::Raster::new(40, 30, pixels), 90);
     bytes.extend((0..1000u32).map(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed)));
     bytes
 }
