@@ -149,6 +149,12 @@ impl WireBounds for crate::OutcomeReceipt {
     }
 }
 
+impl WireBounds for crate::audit::AuditAck {
+    fn check_bounds(&self) -> Result<(), BoundsError> {
+        id("audit chain hash", &self.last_hash)
+    }
+}
+
 impl WireBounds for crate::ApiError {
     fn check_bounds(&self) -> Result<(), BoundsError> {
         chars("error message", &self.message, MAX_MESSAGE_CHARS)
