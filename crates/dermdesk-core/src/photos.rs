@@ -440,6 +440,7 @@ mod tests {
             body_hair: 1,
             stage: 1,
             quality: 90,
+            defect: Default::default(),
         })
     }
 

@@ -456,6 +456,7 @@ fn plan_photos(
                 body_hair: subject.body_hair,
                 stage: slot.stage,
                 quality: if source == PhotoSource::PatientLink { 70 } else { 90 },
+                defect: Default::default(),
             };
             let photo = PlannedPhoto { spec, captured_at, body_site: subject.site.text.to_owned() };
             captured_at += Duration::seconds(rng.gen_range(12..150));

@@ -66,6 +66,7 @@ fn spec(seed: u64) -> PhotoSpec {
         body_hair: 2,
         stage: 1,
         quality: 90,
+        defect: Default::default(),
     }
 }
 
