@@ -72,6 +72,8 @@ pub fn thumbnail(bytes: &[u8]) -> Result<Vec<u8>, ImagingError> {
 /// thumbnail, and how good the photo looks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Derived {
+    /// What the header says (the viewer's geometry).
+    pub info: PhotoInfo,
     /// JPEG, longest side [`PREVIEW_LONGEST_SIDE`] (or the photo's own), stored orientation.
     pub preview: Vec<u8>,
     /// JPEG, longest side [`THUMBNAIL_LONGEST_SIDE`] (or the photo's own), stored orientation.
@@ -92,6 +94,7 @@ pub fn derive(bytes: &[u8]) -> Result<Derived, ImagingError> {
     let thumbnail = area_resize(&preview, thumb_width, thumb_height);
     let metrics = quality::measure(&preview);
     Ok(Derived {
+        info,
         preview: encode_jpeg(&preview, PREVIEW_QUALITY),
         thumbnail: encode_jpeg(&thumbnail, PREVIEW_QUALITY),
         flags: quality::assess(&metrics),
