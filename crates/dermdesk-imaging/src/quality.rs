@@ -168,9 +168,12 @@ pub fn exposure(luma: &[u8]) -> QualityMetrics {
 
 /// The flags the documented thresholds give for `metrics`.
 pub fn assess(metrics: &QualityMetrics) -> QualityFlags {
+    let underexposed = metrics.luma_p50 < UNDEREXPOSED_MEDIAN;
     QualityFlags {
-        blurred: metrics.laplacian_variance < BLUR_LAPLACIAN_VARIANCE,
-        underexposed: metrics.luma_p50 < UNDEREXPOSED_MEDIAN,
+        // Too little light takes contrast, and the Laplacian with it: a dark photo cannot be
+        // judged for focus, and "too dark" is the problem to fix first.
+        blurred: !underexposed && metrics.laplacian_variance < BLUR_LAPLACIAN_VARIANCE,
+        underexposed,
         overexposed: metrics.lit_p50 >= OVEREXPOSED_LIT_MEDIAN,
     }
 }

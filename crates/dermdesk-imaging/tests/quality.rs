@@ -186,3 +186,38 @@ fn the_flags_separate_good_photos_from_blurred_dark_and_bright_ones() {
     }
     assert_eq!(good_flagged, 0);
 }
+
+/// The demo as the end-to-end tests and `--small` build it: exactly its three badly taken
+/// photos are flagged, each with its own problem (no good photo cries wolf).
+#[test]
+fn the_demo_flags_exactly_its_badly_taken_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = dermdesk_synth::DemoOptions {
+        // The demo hub's seed (dermdesk-hub's DEMO_SEED), which the app and e2e tests show.
+        seed: 20_261_123,
+        referrals: dermdesk_synth::DEFAULT_REFERRALS,
+        photo_scale: dermdesk_synth::PhotoScale::Small(1024),
+        now: chrono::Utc::now(),
+    };
+    let set = dermdesk_synth::build_demo_set(dir.path(), &options).unwrap();
+    let mut problems = Vec::new();
+    for path in set.photo_files.values() {
+        let derived = derive(&std::fs::read(path).unwrap()).unwrap();
+        let m = &derived.metrics;
+        println!(
+            "{:?}: laplacian {:.1}, median {}, lit median {}",
+            derived.flags.problem(),
+            m.laplacian_variance,
+            m.luma_p50,
+            m.lit_p50
+        );
+        problems.extend(derived.flags.problem());
+    }
+    problems.sort();
+    assert_eq!(
+        problems,
+        ["looks out of focus", "too bright", "too dark"],
+        "of {} photos",
+        set.photo_files.len()
+    );
+}

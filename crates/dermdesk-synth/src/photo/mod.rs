@@ -231,7 +231,7 @@ fn in_bands(
 fn defocus(pixels: &mut [u8], width: u32, height: u32, radius: u32) {
     let (width, height, radius) = (width as usize, height as usize, radius as usize);
     let mut line = Vec::new();
-    let mut blur_line = |values: &mut Vec<[u32; 3]>| {
+    let blur_line = |values: &mut Vec<[u32; 3]>| {
         // One box pass over a line, edges extended.
         let count = values.len();
         let window = (2 * radius + 1) as u32;
