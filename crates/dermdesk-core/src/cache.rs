@@ -1491,7 +1491,7 @@ mod tests {
         // Not stored (yet): nothing is kept for it.
         cache.store_photo_derived(&b, &derived, now).unwrap();
         assert_eq!(cache.photo_derived_image(&b, false).unwrap(), None);
-        assert_eq!(cache.photos_without_derived(10).unwrap(), [a.clone()]);
+        assert_eq!(cache.photos_without_derived(10).unwrap(), std::slice::from_ref(&a));
         cache.store_photo_derived(&a, &derived, now).unwrap();
         assert_eq!(cache.photo_derived_image(&a, false).unwrap().as_deref(), Some(&b"preview"[..]));
         assert_eq!(cache.photo_derived_image(&a, true).unwrap().as_deref(), Some(&b"thumb"[..]));
