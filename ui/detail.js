@@ -296,7 +296,7 @@ export class ReferralDetail {
    * in what is wrong with which photo. Not for a referral already signed.
    */
   #renderPhotoRequest(view, filmstrip) {
-    let bar = byId("photo-request");
+    let bar = document.getElementById("photo-request");
     if (!bar) {
       bar = h("div", { class: "photo-request", id: "photo-request", attrs: { role: "group", "aria-label": "Photo quality" } });
       filmstrip.after(bar);
