@@ -28,20 +28,29 @@ async fn a_flagged_photo_shows_a_badge_and_one_click_asks_for_better_photos() {
     // today's date; which referrals carry the bad photos does not).
     let mut found = None;
     for index in 0..count.as_u64().unwrap() {
-        let rows = client.find_all(Locator::Css("#worklist .worklist-row")).await.unwrap();
-        let row = &rows[index as usize];
-        let referral_id = row.attr("data-referral-id").await.unwrap().unwrap();
-        row.click().await.unwrap();
+        // Clicked from the page itself: a background refresh may replace the rows at any time.
+        let referral_id = client
+            .execute(
+                &format!(
+                    "const row = {ROWS}[{index}]; row?.click(); return row?.dataset.referralId ?? null;"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        let referral_id = referral_id.as_str().expect("the row exists").to_owned();
         wait_for(
             &client,
             "the referral opened",
             Duration::from_secs(30),
             &format!(
                 "document.querySelector('#worklist .worklist-row.is-open')?.dataset.referralId === '{referral_id}' \
-                 && document.querySelector('#filmstrip .thumb') !== null"
+                 && document.querySelector('#patient-header')?.textContent"
             ),
         )
         .await;
+        // The filmstrip renders with the referral (a referral without consent has none).
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let flagged = client
             .execute("return document.querySelector('#filmstrip .thumb.has-quality-problem .quality-badge')?.title ?? null;", vec![])
             .await
