@@ -17,6 +17,7 @@ import {
   label,
 } from "./format.js";
 import { PhotoWorkspace } from "./compare.js";
+import { betterPhotosRequest, prefillPhotoRequest } from "./outcome.js";
 import { photoResource } from "./viewer.js";
 
 /** "Close-up · left forearm · Patient link": how a photo is named everywhere. */
@@ -214,12 +215,29 @@ export class ReferralDetail {
           "button",
           {
             type: "button",
-            class: ["thumb", selected && "is-selected", !ready && "is-downloading", !ready && photo.problem && "has-problem"],
+            class: [
+              "thumb",
+              selected && "is-selected",
+              !ready && "is-downloading",
+              !ready && photo.problem && "has-problem",
+              ready && photo.quality?.problem && "has-quality-problem",
+            ],
             dataset: { contentId: meta.content_id, prior: prior ? prior.referral_id : "" },
-            title: when + photoLabel(meta),
-            attrs: { "aria-pressed": selected ? "true" : "false", "aria-label": `${when}Photo ${index + 1} of ${count}: ${photoLabel(meta)}${ready ? "" : photo.problem ? ", not yet usable" : ", downloading"}` },
+            title: when + photoLabel(meta) + (ready && photo.quality?.problem ? ` — ${photo.quality.problem}` : ""),
+            attrs: {
+              "aria-pressed": selected ? "true" : "false",
+              "aria-label": `${when}Photo ${index + 1} of ${count}: ${photoLabel(meta)}${ready ? (photo.quality?.problem ? `, ${photo.quality.problem}` : "") : photo.problem ? ", not yet usable" : ", downloading"}`,
+            },
             on: { click: () => this.#selectPhoto(referralId, meta.content_id) },
           },
+          ready && photo.quality?.problem
+            ? h("span", {
+                class: "quality-badge",
+                text: "!",
+                title: `This photo ${photo.quality.problem.startsWith("looks") ? "" : "is "}${photo.quality.problem}`,
+                attrs: { "aria-hidden": "true" },
+              })
+            : null,
           ready
             ? loadedImages.get(photoResource.thumb(photo.url)) ??
                 h("img", { class: "thumb-image", src: photoResource.thumb(photo.url), alt: "", loading: "lazy", decoding: "async", draggable: false })
@@ -248,6 +266,7 @@ export class ReferralDetail {
       ]),
     );
     filmstrip.hidden = photos.length === 0;
+    this.#renderPhotoRequest(view, filmstrip);
     if (focusedContentId) filmstrip.querySelector(`[data-content-id="${CSS.escape(focusedContentId)}"]`)?.focus();
 
     const selected = photos.find((photo) => photo.meta.content_id === selectedId);
@@ -269,6 +288,60 @@ export class ReferralDetail {
     }
     if (!sameReferral) this.#fillPanes(this.viewer.layout, null);
     this.#markFilmstrip();
+  }
+
+  /**
+   * "Request better photos" under the filmstrip when any of this referral's photos is flagged
+   * (out of focus, too dark, too bright): one click picks Request more information and fills
+   * in what is wrong with which photo. Not for a referral already signed.
+   */
+  #renderPhotoRequest(view, filmstrip) {
+    let bar = document.getElementById("photo-request");
+    if (!bar) {
+      bar = h("div", { class: "photo-request", id: "photo-request", attrs: { role: "group", "aria-label": "Photo quality" } });
+      filmstrip.after(bar);
+    }
+    const photos = view.photos ?? [];
+    const flagged = photos
+      .map((photo, index) => ({ photo, number: index + 1 }))
+      .filter(({ photo }) => photo.ready && photo.quality?.problem)
+      .map(({ photo, number }) => ({
+        number,
+        view: label(VIEW_LABELS, photo.meta.view),
+        viewKey: photo.meta.view,
+        problem: photo.quality.problem,
+        flags: photo.quality.flags,
+      }));
+    const signed = Boolean(view.outcome);
+    bar.hidden = flagged.length === 0 || signed;
+    if (bar.hidden) {
+      replaceChildren(bar);
+      return;
+    }
+    const summary = flagged.length === 1 ? "1 photo may not be good enough to judge" : `${flagged.length} photos may not be good enough to judge`;
+    const note = h("p", { class: "photo-request-note", id: "photo-request-note", attrs: { "aria-live": "polite" } });
+    replaceChildren(
+      bar,
+      h("span", { class: "quality-badge", text: "!", attrs: { "aria-hidden": "true" } }),
+      h("span", { class: "photo-request-summary", text: summary }),
+      h("button", {
+        type: "button",
+        class: "button",
+        id: "request-better-photos",
+        text: "Request better photos",
+        title: flagged.map((photo) => `Photo ${photo.number}: ${photo.problem}`).join("\n"),
+        on: {
+          click: () => {
+            const views = [...new Set(flagged.map((photo) => photo.viewKey))];
+            const done = prefillPhotoRequest(betterPhotosRequest(flagged), views);
+            note.textContent = done
+              ? "Request more information is chosen and its text filled in: check it and sign."
+              : "The outcome form is not available for this referral.";
+          },
+        },
+      }),
+      note,
+    );
   }
 
   /** Every photo this referral (or an earlier one) can put in a pane, in filmstrip order. */

@@ -45,6 +45,53 @@ const PLAN_HINTS = {
 };
 
 /** Fields of the signed record and the confirmation, shared so both always show the same. */
+/**
+ * The request for better photos, from the photos the core flagged, in plain English:
+ * `flagged` is `[{ number, view, problem, flags }]` (number from 1, view as the filmstrip names it,
+ * problem and flags from the photo's `quality`). Says what is wrong with which photo, then how
+ * to retake them.
+ */
+export function betterPhotosRequest(flagged) {
+  if (flagged.length === 0) return "";
+  const verb = (problem) => (problem.startsWith("looks") ? problem : `is ${problem}`);
+  const parts = flagged.map(({ number, view, problem }) => `photo ${number}${view ? ` (${view.toLowerCase()})` : ""} ${verb(problem)}`);
+  const sentence = parts.join("; ");
+  const tips = [];
+  if (flagged.some((photo) => photo.flags?.blurred)) tips.push("hold the camera steady and let it focus on the lesion before taking the photo");
+  if (flagged.some((photo) => photo.flags?.underexposed)) tips.push("take them in good, even light");
+  if (flagged.some((photo) => photo.flags?.overexposed)) tips.push("avoid the flash and direct sunlight on the skin");
+  const them = flagged.length === 1 ? "it" : "them";
+  const how = tips.length ? `: ${tips.join("; ")}` : "";
+  return `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}. Please retake ${them}${how}, and send ${them} with this referral.`;
+}
+
+/**
+ * "Request better photos": picks the Request more information outcome in the form on screen,
+ * ticks the photographs needed (`views`, e.g. ["close_up"]) and puts `text` in its plan (after
+ * anything already typed there). Uses the same events as the consultant's own input, so the
+ * form's rules run and the draft is saved. False if the form is not showing or that outcome is
+ * not available (the referral is signed, or governance blocks it).
+ */
+export function prefillPhotoRequest(text, views = []) {
+  const kind = document.getElementById("kind-request_more_information");
+  const plan = document.getElementById("plan");
+  if (!kind || !plan || kind.disabled) return false;
+  kind.checked = true;
+  kind.dispatchEvent(new Event("change", { bubbles: true }));
+  for (const view of views) {
+    const box = document.getElementById(`missing-${view}`);
+    if (box && !box.checked) {
+      box.checked = true;
+      box.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  }
+  const current = plan.value.trim();
+  if (!current.includes(text)) plan.value = current ? `${current}\n\n${text}` : text;
+  plan.dispatchEvent(new Event("input", { bubbles: true }));
+  plan.focus();
+  return true;
+}
+
 export function outcomeEntries(outcome, photoLabels = new Map()) {
   const entries = [["Outcome", label(OUTCOME_KIND_LABELS, outcome.kind)]];
   if (outcome.kind === "face_to_face") entries.push(["Appointment", label(URGENCY_LONG_LABELS, outcome.appointment_urgency)]);

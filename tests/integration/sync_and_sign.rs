@@ -60,6 +60,8 @@ async fn enrol_sync_sign_and_push_is_verified_by_the_hub_exactly_once() {
     let referral_id = worklist[0].referral_id.clone();
     let view = desk.desk.open_referral(&referral_id).unwrap();
     assert!(view.photos.iter().all(|p| p.ready));
+    // Previews, thumbnails and quality measures were made at sync time, once per photo.
+    assert!(view.photos.iter().all(|p| p.quality.is_some()), "every stored photo is measured");
     let queued = sign(&desk, &referral_id).unwrap();
     assert_eq!(queued.state, OutboxState::Queued);
     assert_eq!(desk.desk.outbox_waiting().unwrap(), 1);

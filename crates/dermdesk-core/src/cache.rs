@@ -153,9 +153,21 @@ const MIGRATIONS: &[&str] = &[
      END;",
     // 6: a patient's earlier referrals (priors in the viewer), by NHS number.
     "CREATE INDEX worklist_patient ON worklist_entry (nhs_number, received_at);",
-    // 7: reserved for another change landing in parallel (issue 7, hostile input); until then a
-    // no-op, so the audit log below is schema 8 on every cache.
-    "SELECT 1;",
+    // 7: what is made once per verified photo (photos.rs): its geometry (so opening it need not
+    // read the photo), the viewer's first pixels and the
+    // filmstrip's thumbnail (JPEG, encrypted like the photo), and the photo-quality measures
+    // (JSON; the flags are decided from them when a view is built, so new thresholds apply to
+    // old rows). Goes with its photo.
+    "CREATE TABLE photo_derived (
+        content_id TEXT PRIMARY KEY REFERENCES photo (content_id) ON DELETE CASCADE,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        orientation INTEGER NOT NULL,
+        preview BLOB NOT NULL,
+        thumb BLOB NOT NULL,
+        quality TEXT NOT NULL,
+        built_at TEXT NOT NULL
+     );",
     // 8: the audit log, a hash chain (dermdesk_protocol::audit). Append-only: the triggers
     // refuse to change or delete an entry. `IF NOT EXISTS`: safe whatever step 7 becomes.
     "CREATE TABLE IF NOT EXISTS audit_log (
@@ -180,6 +192,19 @@ const WORKLIST_SCHEMA: usize = 5;
 
 pub struct Cache {
     connection: Connection,
+}
+
+/// What is kept per verified photo besides the photo (schema 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhotoDerived {
+    /// Stored size and EXIF orientation, as the header says.
+    pub width: u32,
+    pub height: u32,
+    pub orientation: u8,
+    pub preview: Vec<u8>,
+    pub thumbnail: Vec<u8>,
+    /// `dermdesk_imaging::QualityMetrics` as JSON.
+    pub quality_json: String,
 }
 
 /// One outbox row as stored.
@@ -639,6 +664,85 @@ impl Cache {
         transaction.execute("DELETE FROM photo_chunk WHERE content_id = ?1", [content_id])?;
         transaction.commit()?;
         Ok(())
+    }
+
+    /// Keeps what was made from a stored photo (previews, quality). Nothing is kept for a photo
+    /// that is not (or no longer) stored; a second call replaces the first.
+    pub fn store_photo_derived(
+        &self,
+        content_id: &str,
+        derived: &PhotoDerived,
+        now: DateTime<Utc>,
+    ) -> Result<(), CoreError> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO photo_derived
+                    (content_id, preview, thumb, quality, built_at, width, height, orientation)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM photo WHERE content_id = ?1)
+                 ON CONFLICT (content_id) DO UPDATE SET preview = ?2, thumb = ?3, quality = ?4, built_at = ?5,
+                    width = ?6, height = ?7, orientation = ?8",
+            )?
+            .execute(params![
+                content_id,
+                derived.preview,
+                derived.thumbnail,
+                derived.quality_json,
+                now.to_rfc3339(),
+                derived.width,
+                derived.height,
+                derived.orientation,
+            ])?;
+        Ok(())
+    }
+
+    /// The kept preview (`thumbnail` false) or thumbnail JPEG of a photo, if it was made.
+    pub fn photo_derived_image(
+        &self,
+        content_id: &str,
+        thumbnail: bool,
+    ) -> Result<Option<Vec<u8>>, CoreError> {
+        let sql = if thumbnail {
+            "SELECT thumb FROM photo_derived WHERE content_id = ?1"
+        } else {
+            "SELECT preview FROM photo_derived WHERE content_id = ?1"
+        };
+        Ok(self.connection.prepare_cached(sql)?.query_row([content_id], |row| row.get(0)).optional()?)
+    }
+
+    /// The kept stored width, height and EXIF orientation of a photo, and its media type, if
+    /// they were made (the photo's bytes are not read: its blob is the row's last column).
+    pub fn photo_derived_geometry(
+        &self,
+        content_id: &str,
+    ) -> Result<Option<(u32, u32, u8, String)>, CoreError> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT d.width, d.height, d.orientation, p.media_type
+                 FROM photo_derived d JOIN photo p ON p.content_id = d.content_id WHERE d.content_id = ?1",
+            )?
+            .query_row([content_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+            .optional()?)
+    }
+
+    /// The kept photo-quality measures (JSON) of a photo, if they were made.
+    pub fn photo_quality(&self, content_id: &str) -> Result<Option<String>, CoreError> {
+        Ok(self
+            .connection
+            .prepare_cached("SELECT quality FROM photo_derived WHERE content_id = ?1")?
+            .query_row([content_id], |row| row.get(0))
+            .optional()?)
+    }
+
+    /// Stored photos with nothing made from them yet (a cache from before schema 7, or a
+    /// build that failed), at most `limit`.
+    pub fn photos_without_derived(&self, limit: usize) -> Result<Vec<String>, CoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT content_id FROM photo WHERE content_id NOT IN (SELECT content_id FROM photo_derived)
+             ORDER BY content_id LIMIT ?1",
+        )?;
+        let rows = statement.query_map([limit as i64], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The part of a photo received so far (contiguous from byte 0) and its ETag. Chunks past
@@ -1514,6 +1618,40 @@ mod tests {
         assert_eq!(ids, ["R1"]);
     }
 
+    #[test]
+    fn what_is_made_from_a_photo_is_kept_only_with_the_photo_and_goes_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = Cache::open(&dir.path().join("cache.sqlite3"), &[7; 32]).unwrap();
+        let now = Utc::now();
+        let derived = PhotoDerived {
+            width: 6,
+            height: 4,
+            orientation: 6,
+            preview: b"preview".to_vec(),
+            thumbnail: b"thumb".to_vec(),
+            quality_json: "{}".into(),
+        };
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        cache.apply(&[upsert("R1", &["a", "b"])], now).unwrap();
+        cache.store_verified_photo(&a, "image/jpeg", b"abc", now).unwrap();
+        // Not stored (yet): nothing is kept for it.
+        cache.store_photo_derived(&b, &derived, now).unwrap();
+        assert_eq!(cache.photo_derived_image(&b, false).unwrap(), None);
+        assert_eq!(cache.photos_without_derived(10).unwrap(), std::slice::from_ref(&a));
+        cache.store_photo_derived(&a, &derived, now).unwrap();
+        assert_eq!(cache.photo_derived_image(&a, false).unwrap().as_deref(), Some(&b"preview"[..]));
+        assert_eq!(cache.photo_derived_image(&a, true).unwrap().as_deref(), Some(&b"thumb"[..]));
+        assert_eq!(cache.photo_derived_geometry(&a).unwrap(), Some((6, 4, 6, "image/jpeg".into())));
+        assert_eq!(cache.photo_quality(&a).unwrap().as_deref(), Some("{}"));
+        assert!(cache.photos_without_derived(10).unwrap().is_empty());
+        // The referral goes, its photo goes, and what was made from it too.
+        cache.apply(&[CacheOp::Delete { referral_id: "R1".into() }], now).unwrap();
+        assert_eq!(cache.photo_derived_image(&a, false).unwrap(), None);
+        let rows: i64 =
+            cache.connection.query_row("SELECT COUNT(*) FROM photo_derived", [], |row| row.get(0)).unwrap();
+        assert_eq!(rows, 0);
+    }
+
     /// A cache from before schema 5 gets its worklist rows, statuses included, on opening.
     #[test]
     fn the_worklist_table_is_filled_from_an_older_cache() {
@@ -1532,7 +1670,8 @@ mod tests {
             cache
                 .connection
                 .execute_batch(
-                    "DROP TABLE worklist_entry; DROP TABLE worklist_count; PRAGMA user_version = 4;",
+                    "DROP TABLE photo_derived; DROP TABLE worklist_entry; DROP TABLE worklist_count;
+                     PRAGMA user_version = 4;",
                 )
                 .unwrap();
             (expected, counts)

@@ -306,11 +306,13 @@ impl Desk {
             let mut photos = Vec::with_capacity(metas.len());
             for meta in metas {
                 let ready = cache.has_photo(&meta.content_id)?;
+                let quality = if ready { cache.photo_quality(&meta.content_id)? } else { None };
                 photos.push(PhotoItem {
                     meta: meta.clone(),
                     ready,
                     url: None,
                     problem: if ready { None } else { failures.get(&meta.content_id).cloned() },
+                    quality: quality.as_deref().and_then(views::photo_quality),
                 });
             }
             Ok(photos)
@@ -767,12 +769,18 @@ impl Desk {
             Ok(bytes) => {
                 let size = bytes.len() as u64;
                 let media_type = meta.media_type.clone();
+                let bytes = Arc::new(bytes);
+                let (id, stored) = (content_id.clone(), Arc::clone(&bytes));
                 self.with_cache(move |cache| {
                     cache
-                        .store_verified_photo(&content_id, &media_type, &bytes, Utc::now())
+                        .store_verified_photo(&id, &media_type, &stored, Utc::now())
                         .map_err(|e| e.while_saving("a downloaded photo"))
                 })
                 .await?;
+                // Preview, thumbnail and quality measures, made once now (off the cache lock);
+                // any failure is logged and leaves the photo as stored.
+                let desk = Arc::clone(self);
+                let _ = tokio::task::spawn_blocking(move || desk.prepare_photo(&content_id, &bytes)).await;
                 Ok(size)
             }
             Err(problem) => {

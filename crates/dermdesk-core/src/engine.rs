@@ -288,6 +288,10 @@ impl Worker {
             self.push(client).await?;
             self.phase(SyncPhase::Photos);
         }
+        // Photos stored before previews and quality measures were kept at sync time get them
+        // now, a batch per sync (each is one reduced decode, ~0.1 s for 24 MP).
+        let desk = Arc::clone(&self.desk);
+        let _ = tokio::task::spawn_blocking(move || desk.prepare_unprepared_photos(PHOTO_BATCH)).await;
         (self.on_event)(EngineEvent::ReferralsChanged);
         self.push(client).await?;
         if self.desk.purge_expired(self.settings.retention)? > 0 {

@@ -2,9 +2,13 @@
 //! original, its geometry, a preview, a thumbnail or one Deep Zoom tile, with the pixels made
 //! by `dermdesk-imaging` from the verified photo in the encrypted cache.
 //!
-//! Nothing decrypted is written anywhere: previews, thumbnails and encoded pyramids live in a
-//! memory cache bounded by [`PHOTO_MEMORY_BUDGET`] (least recently used first out). A photo's
-//! pyramid is built on the first request for any of its tiles: one decode, every tile of
+//! Previews, thumbnails and photo-quality measures are made once per photo, when the sync has
+//! verified and stored it ([`Desk::prepare_photo`]), and kept in the encrypted cache
+//! (`photo_derived`), so opening a photo is one small read (docs/PERFORMANCE.md, P3). A photo
+//! without them (a cache from before, a build that failed) gets them on its first request.
+//! Nothing decrypted is written anywhere else: previews, thumbnails and encoded pyramids live
+//! in a memory cache bounded by [`PHOTO_MEMORY_BUDGET`] (least recently used first out). A
+//! photo's pyramid is built on the first request for any of its tiles: one decode, every tile of
 //! every level encoded (~0.25 s of one core for 24 MP; docs/PERFORMANCE.md says why not at
 //! sync time or tile by tile). Concurrent requests for one photo wait for that one build; at
 //! most [`DECODE_MEMORY_BUDGET`] bytes of pixels are being decoded at any time, so four photos
@@ -15,10 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use dermdesk_imaging::{
-    display_transform, probe, ImagingError, PhotoInfo, Pyramid, DZI_OVERLAP, DZI_TILE_SIZE,
+    display_transform, probe, Derived, ImagingError, PhotoInfo, Pyramid, DZI_OVERLAP, DZI_TILE_SIZE,
 };
 
-use crate::Desk;
+use crate::cache::PhotoDerived;
+use crate::{CoreError, Desk};
 
 /// Memory kept for encoded pyramids, previews and thumbnails of recently viewed photos. A
 /// 24 MP phone photo's pyramid is 2–6 MB encoded, so this holds a referral's photos and more.
@@ -251,12 +256,10 @@ impl Desk {
         let response = match request {
             PhotoRequest::Info(_) => self.photo_info(content_id, &entry).map(|info| info_json(&info)),
             PhotoRequest::Preview(_) => self
-                .derived(content_id, &entry.preview, |bytes| dermdesk_imaging::preview(bytes).map(Arc::new))
+                .kept_image(content_id, &entry.preview, false)
                 .map(|preview| PhotoResponse::jpeg(preview.as_ref().clone())),
             PhotoRequest::Thumbnail(_) => self
-                .derived(content_id, &entry.thumbnail, |bytes| {
-                    dermdesk_imaging::thumbnail(bytes).map(Arc::new)
-                })
+                .kept_image(content_id, &entry.thumbnail, true)
                 .map(|thumbnail| PhotoResponse::jpeg(thumbnail.as_ref().clone())),
             PhotoRequest::Tile { level, column, row, .. } => {
                 // The geometry comes from the header: a tile outside the grid is refused before
@@ -298,10 +301,104 @@ impl Desk {
         }
     }
 
+    /// Makes a stored photo's preview, thumbnail and quality measures and keeps them in the
+    /// cache (the sync calls this once per photo, after verifying and storing it). Decodes
+    /// within the decode budget and without holding the cache lock. Never fails its caller: a
+    /// photo the imaging bounds refuse keeps nothing (opening it says why), and a cache that
+    /// cannot be written is logged (the viewer makes them on first open). True if kept.
+    pub fn prepare_photo(&self, content_id: &str, bytes: &[u8]) -> bool {
+        match self.build_photo_derived(bytes) {
+            Ok(derived) => self.keep_photo_derived(content_id, &derived),
+            Err(error) => {
+                tracing::warn!("no preview or quality measures for a photo: {error}");
+                false
+            }
+        }
+    }
+
+    /// [`Desk::prepare_photo`] for stored photos that have nothing made from them yet (a
+    /// cache from before they were kept, or a build that failed), at most `limit`; returns
+    /// how many were made.
+    pub fn prepare_unprepared_photos(&self, limit: usize) -> Result<usize, CoreError> {
+        let ids = self.cache().photos_without_derived(limit)?;
+        let mut prepared = 0;
+        for id in ids {
+            if let Some((_, bytes)) = self.photo(&id)? {
+                prepared += usize::from(self.prepare_photo(&id, &bytes));
+            }
+        }
+        Ok(prepared)
+    }
+
+    /// One reduced decode (`dermdesk_imaging::derive`), within the decode budget.
+    fn build_photo_derived(&self, bytes: &[u8]) -> Result<Derived, ImagingError> {
+        let info = probe(bytes)?;
+        // At most the whole photo as pixels (a PNG, or a JPEG too small for DCT scaling).
+        let budget = u64::from(info.width) * u64::from(info.height) * 3;
+        self.photo_server.within_decode_budget(budget, || dermdesk_imaging::derive(bytes))
+    }
+
+    fn keep_photo_derived(&self, content_id: &str, derived: &Derived) -> bool {
+        let quality_json = match serde_json::to_string(&derived.metrics) {
+            Ok(json) => json,
+            Err(error) => {
+                tracing::warn!("photo quality measures not kept: {error}");
+                return false;
+            }
+        };
+        let kept = PhotoDerived {
+            width: derived.info.width,
+            height: derived.info.height,
+            orientation: derived.info.orientation,
+            preview: derived.preview.clone(),
+            thumbnail: derived.thumbnail.clone(),
+            quality_json,
+        };
+        match self.cache().store_photo_derived(content_id, &kept, chrono::Utc::now()) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!("a photo's preview could not be kept in the cache: {error}");
+                false
+            }
+        }
+    }
+
+    /// The kept preview or thumbnail (one small read); made, kept and served if missing.
+    fn kept_image(&self, content_id: &str, cell: &OnceLock<Made<Vec<u8>>>, thumbnail: bool) -> Made<Vec<u8>> {
+        cell.get_or_init(|| {
+            let kept = self.cache().photo_derived_image(content_id, thumbnail);
+            match kept {
+                Ok(Some(image)) => return Ok(Arc::new(image)),
+                Ok(None) => {}
+                Err(error) => return Err(Failure::Cache(error.to_string())),
+            }
+            let bytes = self.photo_bytes(content_id)?;
+            let derived = self.build_photo_derived(&bytes).map_err(Failure::Rejected)?;
+            self.keep_photo_derived(content_id, &derived);
+            Ok(Arc::new(if thumbnail { derived.thumbnail } else { derived.preview }))
+        })
+        .clone()
+    }
+
     fn photo_info(&self, content_id: &str, entry: &PhotoEntry) -> Result<PhotoInfo, Failure> {
         entry
             .info
             .get_or_init(|| {
+                // Kept at sync time: no need to read the whole photo for its header.
+                let kept = self.cache().photo_derived_geometry(content_id);
+                match kept {
+                    Ok(Some((width, height, orientation, media_type))) => {
+                        // Only photos the imaging bounds accepted have kept geometry.
+                        let format = if media_type == "image/png" {
+                            dermdesk_imaging::PhotoFormat::Png
+                        } else {
+                            dermdesk_imaging::PhotoFormat::Jpeg
+                        };
+                        return Ok(PhotoInfo { format, width, height, orientation });
+                    }
+                    Ok(None) => {}
+                    Err(error) => return Err(Failure::Cache(error.to_string())),
+                }
                 let bytes = self.photo_bytes(content_id)?;
                 probe(&bytes).map_err(Failure::Rejected)
             })
@@ -426,6 +523,15 @@ mod tests {
     }
 
     fn synthetic_jpeg(width: u32, height: u32, orientation: u8) -> Vec<u8> {
+        synthetic_jpeg_with(width, height, orientation, dermdesk_synth::PhotoDefect::None)
+    }
+
+    fn synthetic_jpeg_with(
+        width: u32,
+        height: u32,
+        orientation: u8,
+        defect: dermdesk_synth::PhotoDefect,
+    ) -> Vec<u8> {
         dermdesk_synth::render_photo(&dermdesk_synth::PhotoSpec {
             seed: 5,
             subject_seed: 6,
@@ -440,6 +546,7 @@ mod tests {
             body_hair: 1,
             stage: 1,
             quality: 90,
+            defect,
         })
     }
 
@@ -530,6 +637,102 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
         // The original is still there, as it was.
         assert_eq!(desk.serve_photo(&format!("/{}", ids[0])).body, giant);
+    }
+
+    #[test]
+    fn previews_made_at_sync_are_served_from_the_cache_and_missing_ones_are_made_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let photos = [synthetic_jpeg(900, 600, 1), synthetic_jpeg(600, 900, 6)];
+        let (desk, ids) = desk_with_photos(dir.path(), &[&photos[0], &photos[1]]);
+        // As the sync does for the first; the second is as in a cache from before schema 7.
+        assert!(desk.prepare_photo(&ids[0], &photos[0]));
+        assert_eq!(desk.cache().photos_without_derived(10).unwrap(), vec![ids[1].clone()]);
+
+        let kept_preview = desk.cache().photo_derived_image(&ids[0], false).unwrap().unwrap();
+        let kept_thumbnail = desk.cache().photo_derived_image(&ids[0], true).unwrap().unwrap();
+        assert_eq!(desk.serve_photo(&format!("/{}/preview.jpg", ids[0])).body, kept_preview);
+        assert_eq!(desk.serve_photo(&format!("/{}/thumb.jpg", ids[0])).body, kept_thumbnail);
+        let size = |jpeg: &[u8]| {
+            let image = image::load_from_memory(jpeg).unwrap();
+            (image.width(), image.height())
+        };
+        assert_eq!((size(&kept_preview), size(&kept_thumbnail)), ((900, 600), (320, 213)));
+
+        // Not made at sync: made on the first request, kept, and the same bytes next time.
+        let served = desk.serve_photo(&format!("/{}/thumb.jpg", ids[1]));
+        assert_eq!((served.status, size(&served.body)), (200, (213, 320)));
+        assert!(desk.cache().photos_without_derived(10).unwrap().is_empty());
+        assert_eq!(desk.cache().photo_derived_image(&ids[1], true).unwrap().unwrap(), served.body);
+        assert_eq!(desk.prepare_unprepared_photos(10).unwrap(), 0);
+        // The geometry is kept too (opening a photo reads no photo bytes), the same as probed.
+        assert_eq!(
+            desk.cache().photo_derived_geometry(&ids[1]).unwrap().unwrap(),
+            (600, 900, 6, "image/jpeg".into())
+        );
+        let info: serde_json::Value =
+            serde_json::from_slice(&desk.serve_photo(&format!("/{}/info.json", ids[1])).body).unwrap();
+        assert_eq!(
+            (info["width"].as_u64(), info["height"].as_u64(), info["rotation_degrees"].as_u64()),
+            (Some(600), Some(900), Some(90))
+        );
+        assert_eq!(desk.photo_server_stats().pyramids_built, 0);
+    }
+
+    #[test]
+    fn hostile_photos_keep_nothing_derived_and_are_still_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let giant = giant_header_jpeg();
+        let mut truncated = synthetic_jpeg(800, 600, 1);
+        truncated.truncate(truncated.len() / 2);
+        let (desk, ids) = desk_with_photos(dir.path(), &[&giant, &truncated]);
+        assert!(!desk.prepare_photo(&ids[0], &giant));
+        assert!(!desk.prepare_photo(&ids[1], &truncated));
+        assert_eq!(desk.prepare_unprepared_photos(10).unwrap(), 0);
+        for id in &ids {
+            for path in ["preview.jpg", "thumb.jpg"] {
+                assert_eq!(desk.serve_photo(&format!("/{id}/{path}")).status, 422, "{path}");
+            }
+            assert_eq!(desk.cache().photo_derived_image(id, false).unwrap(), None);
+            assert_eq!(desk.cache().photo_quality(id).unwrap(), None);
+        }
+        assert_eq!(desk.cache().photos_without_derived(10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_referral_view_carries_each_photos_quality() {
+        use dermdesk_synth::PhotoDefect;
+        let dir = tempfile::tempdir().unwrap();
+        let photos = [
+            synthetic_jpeg_with(1024, 768, 1, PhotoDefect::None),
+            synthetic_jpeg_with(1024, 768, 1, PhotoDefect::OutOfFocus),
+            synthetic_jpeg_with(1024, 768, 1, PhotoDefect::Underexposed),
+            synthetic_jpeg_with(1024, 768, 1, PhotoDefect::Overexposed),
+        ];
+        let (desk, ids) = desk_with_photos(dir.path(), &photos.each_ref().map(Vec::as_slice));
+        // The first three as the sync makes them; the last not yet measured.
+        for (id, bytes) in ids.iter().zip(&photos).take(3) {
+            assert!(desk.prepare_photo(id, bytes));
+        }
+        let view = serde_json::to_value(desk.open_referral("R-PHOTOS").unwrap()).unwrap();
+        let problems: Vec<&serde_json::Value> =
+            view["photos"].as_array().unwrap().iter().map(|photo| &photo["quality"]["problem"]).collect();
+        assert_eq!(
+            problems,
+            [
+                &serde_json::Value::Null,
+                &"looks out of focus".into(),
+                &"too dark".into(),
+                &serde_json::Value::Null
+            ]
+        );
+        let blurred = &view["photos"][1]["quality"];
+        assert_eq!(
+            blurred["flags"],
+            serde_json::json!({"blurred": true, "underexposed": false, "overexposed": false})
+        );
+        assert!(blurred["metrics"]["laplacian_variance"].as_f64().unwrap() < 3.55);
+        assert!(view["photos"][0]["quality"].is_object());
+        assert!(view["photos"][3]["quality"].is_null());
     }
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -117,6 +117,25 @@ pub struct PhotoItem {
     pub url: Option<String>,
     /// Why the last download of it was refused (it is retried at every sync).
     pub problem: Option<String>,
+    /// How good the photo looks (made at sync time); `None` until it is measured.
+    pub quality: Option<PhotoQuality>,
+}
+
+/// A photo's quality flags, the measures they come from, and what is wrong in plain English
+/// ("looks out of focus", "too dark", "too bright"; docs/PHOTO-QUALITY.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct PhotoQuality {
+    pub flags: dermdesk_imaging::QualityFlags,
+    pub metrics: dermdesk_imaging::QualityMetrics,
+    pub problem: Option<String>,
+}
+
+/// The quality of a photo from its kept measures (JSON), judged by today's thresholds; `None`
+/// if the measures cannot be read.
+pub fn photo_quality(metrics_json: &str) -> Option<PhotoQuality> {
+    let metrics: dermdesk_imaging::QualityMetrics = serde_json::from_str(metrics_json).ok()?;
+    let flags = dermdesk_imaging::quality::assess(&metrics);
+    Some(PhotoQuality { flags, metrics, problem: flags.problem() })
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -11,6 +11,8 @@
 //!   (levels are 2x2 averages of the level above).
 //! - [`preview`] and [`thumbnail`] decode at 1/2, 1/4 or 1/8 scale in the DCT domain, then
 //!   area-average to the size asked for.
+//! - [`derive`] makes, from one reduced decode, what the app keeps per photo at sync time:
+//!   preview, thumbnail and the photo-quality measures ([`quality`]).
 //!
 //! Everything is in stored orientation (before EXIF orientation).
 
@@ -19,6 +21,7 @@ mod encode;
 mod geometry;
 mod orientation;
 mod pyramid;
+pub mod quality;
 mod raster;
 
 pub use decode::{
@@ -28,6 +31,7 @@ pub use encode::{encode_jpeg, TILE_QUALITY};
 pub use geometry::{DziGeometry, TileRect, DZI_OVERLAP, DZI_TILE_SIZE};
 pub use orientation::{apply_display_transform, display_transform};
 pub use pyramid::{build_levels, Pyramid};
+pub use quality::{QualityFlags, QualityMetrics};
 pub use raster::{area_resize, halve, Raster};
 
 /// The longest side of a preview ("first pixels"): a quarter of a 24 MP phone photo's.
@@ -62,6 +66,40 @@ pub fn preview(bytes: &[u8]) -> Result<Vec<u8>, ImagingError> {
 /// photo), JPEG, stored orientation.
 pub fn thumbnail(bytes: &[u8]) -> Result<Vec<u8>, ImagingError> {
     scaled_jpeg(bytes, THUMBNAIL_LONGEST_SIDE)
+}
+
+/// Everything kept per photo once it is verified: what the viewer shows first, the filmstrip's
+/// thumbnail, and how good the photo looks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    /// What the header says (the viewer's geometry).
+    pub info: PhotoInfo,
+    /// JPEG, longest side [`PREVIEW_LONGEST_SIDE`] (or the photo's own), stored orientation.
+    pub preview: Vec<u8>,
+    /// JPEG, longest side [`THUMBNAIL_LONGEST_SIDE`] (or the photo's own), stored orientation.
+    pub thumbnail: Vec<u8>,
+    pub metrics: QualityMetrics,
+    pub flags: QualityFlags,
+}
+
+/// One reduced decode (as [`preview`]) gives the preview; the thumbnail is area-averaged from
+/// the preview's pixels and the quality measured on them. Bounded like every decode here.
+pub fn derive(bytes: &[u8]) -> Result<Derived, ImagingError> {
+    let info = probe(bytes)?;
+    let (width, height) = fit_within(info.width, info.height, PREVIEW_LONGEST_SIDE);
+    let reduced = decode_reduced(bytes, width, height)?;
+    let preview = area_resize(&reduced, width, height);
+    drop(reduced);
+    let (thumb_width, thumb_height) = fit_within(width, height, THUMBNAIL_LONGEST_SIDE);
+    let thumbnail = area_resize(&preview, thumb_width, thumb_height);
+    let metrics = quality::measure(&preview);
+    Ok(Derived {
+        info,
+        preview: encode_jpeg(&preview, PREVIEW_QUALITY),
+        thumbnail: encode_jpeg(&thumbnail, PREVIEW_QUALITY),
+        flags: quality::assess(&metrics),
+        metrics,
+    })
 }
 
 /// Decodes at the smallest DCT scale that is still at least `longest_side` long, then

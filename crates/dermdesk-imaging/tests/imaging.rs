@@ -23,6 +23,7 @@ fn spec(width: u32, height: u32, orientation: u8) -> PhotoSpec {
         body_hair: 0,
         stage: 1,
         quality: 90,
+        defect: Default::default(),
     }
 }
 

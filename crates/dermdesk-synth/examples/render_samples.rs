@@ -200,6 +200,7 @@ fn main() {
             body_hair: if region == BodyRegion::Forearm || region == BodyRegion::Leg { 2 } else { 1 },
             stage: u8::from(!name.contains("earlier")),
             quality: if source == PhotoSource::PatientLink { 70 } else { 90 },
+            defect: Default::default(),
         };
         let started = Instant::now();
         let jpeg = render_photo(&spec);

@@ -28,7 +28,7 @@ use dermdesk_protocol::Referral;
 pub use people::{
     nhs_number_is_synthetic, nhs_number_is_valid, synthetic_nhs_number, synthetic_patient_name,
 };
-pub use photo::{exif_orientation, render_photo, BodyRegion, Finding, PhotoSpec};
+pub use photo::{exif_orientation, render_photo, BodyRegion, Finding, PhotoDefect, PhotoSpec};
 
 /// Bump whenever rendering changes, so caches made by an older generator are rebuilt.
 pub const GENERATOR_VERSION: u32 = 2;

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cases::{self, Case, Site};
 use crate::people::{patient_name, practices, synthetic_nhs_number, Practice};
-use crate::photo::{BodyRegion, Finding, PhotoSpec};
+use crate::photo::{BodyRegion, Finding, PhotoDefect, PhotoSpec};
 use crate::{DemoOptions, PhotoScale};
 
 /// A referral ready but for its photos' metadata, which needs the rendered bytes.
@@ -51,6 +51,8 @@ struct Slot {
     same_patient_as: Option<usize>,
     stage: u8,
     consent_given: bool,
+    /// Photos (by index) taken badly on purpose, so the desk's photo-quality flags show.
+    defects: &'static [(usize, PhotoDefect)],
 }
 
 const fn slot(case: &'static Case, from: u32, to: u32) -> Slot {
@@ -60,6 +62,7 @@ const fn slot(case: &'static Case, from: u32, to: u32) -> Slot {
         same_patient_as: None,
         stage: 1,
         consent_given: true,
+        defects: &[],
     }
 }
 
@@ -71,26 +74,31 @@ const SLOTS: &[Slot] = &[
         same_patient_as: Some(0),
         stage: 0,
         consent_given: true,
+        defects: &[],
     },
     slot(&cases::BASAL_CELL_CARCINOMA_URGENT, 1, 3),
-    slot(&cases::SEBORRHOEIC_KERATOSIS, 0, 4),
+    // A close-up out of focus: the desk flags it and offers to ask for better photos.
+    Slot { defects: &[(0, PhotoDefect::OutOfFocus)], ..slot(&cases::SEBORRHOEIC_KERATOSIS, 0, 4) },
     slot(&cases::PSORIASIS_FLARE, 0, 3),
     // Photos attached but consent not recorded: the desk must not show them.
     Slot { consent_given: false, ..slot(&cases::ECZEMA, 2, 4) },
     // Received three working days ago: past the two-week-wait triage target.
     slot(&cases::SQUAMOUS_CELL_CARCINOMA, 3, 3),
-    slot(&cases::ACNE, 0, 4),
+    // The patient's second photo taken in a dark room.
+    Slot { defects: &[(1, PhotoDefect::Underexposed)], ..slot(&cases::ACNE, 0, 4) },
     // Received over a week ago: overdue even as a routine referral.
     slot(&cases::ACTINIC_KERATOSIS, 7, 9),
     slot(&cases::NEW_MELANOMA, 0, 1),
     slot(&cases::ROSACEA, 1, 4),
-    slot(&cases::TINEA, 0, 4),
+    // A close-up washed out by the flash.
+    Slot { defects: &[(1, PhotoDefect::Overexposed)], ..slot(&cases::TINEA, 0, 4) },
     Slot {
         case: &cases::PSORIASIS_EARLIER,
         arrival: Arrival::MonthsBefore { months: 4, of: 4 },
         same_patient_as: Some(4),
         stage: 0,
         consent_given: true,
+        defects: &[],
     },
     slot(&cases::BASAL_CELL_CARCINOMA, 2, 5),
     slot(&cases::MOLE_CHECK, 0, 4),
@@ -456,6 +464,12 @@ fn plan_photos(
                 body_hair: subject.body_hair,
                 stage: slot.stage,
                 quality: if source == PhotoSource::PatientLink { 70 } else { 90 },
+                // Decided by the slot, not drawn: every other photo keeps its bytes.
+                defect: slot
+                    .defects
+                    .iter()
+                    .find(|(photo, _)| *photo == index)
+                    .map_or(PhotoDefect::None, |(_, defect)| *defect),
             };
             let photo = PlannedPhoto { spec, captured_at, body_site: subject.site.text.to_owned() };
             captured_at += Duration::seconds(rng.gen_range(12..150));
@@ -516,6 +530,15 @@ mod tests {
             .iter()
             .flat_map(|planned| &planned.photos)
             .any(|photo| photo.spec.exif_orientation == 6));
+        // One photo out of focus, one too dark, one too bright, each in its own referral.
+        let mut defects: Vec<PhotoDefect> = planned
+            .iter()
+            .flat_map(|planned| &planned.photos)
+            .map(|photo| photo.spec.defect)
+            .filter(|defect| !defect.is_none())
+            .collect();
+        defects.sort_by_key(|defect| format!("{defect:?}"));
+        assert_eq!(defects, [PhotoDefect::OutOfFocus, PhotoDefect::Overexposed, PhotoDefect::Underexposed]);
     }
 
     #[test]

@@ -264,6 +264,7 @@ fn spec(orientation: u8, width: u32, height: u32) -> PhotoSpec {
         body_hair: 2,
         stage: 1,
         quality: 90,
+        defect: Default::default(),
     }
 }
 

@@ -45,6 +45,28 @@ pub enum BodyRegion {
     Scalp,
 }
 
+/// A deliberate fault of the photographer's, drawn with known ground truth so photo-quality
+/// checks can be tuned and tested (docs/PHOTO-QUALITY.md). Ordinary photos have none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoDefect {
+    #[default]
+    None,
+    /// Out of focus: the whole scene blurred (about 0.6% of the shorter side), the sensor's
+    /// noise on top still sharp, as a lens that missed focus gives.
+    OutOfFocus,
+    /// Too little light: the skin near black, whatever its type (scene.rs says how).
+    Underexposed,
+    /// Too much light: the skin at the edge of clipping, whatever its type.
+    Overexposed,
+}
+
+impl PhotoDefect {
+    pub fn is_none(&self) -> bool {
+        *self == PhotoDefect::None
+    }
+}
+
 /// Everything that decides one synthetic photograph. Two equal specs render identical bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PhotoSpec {
@@ -73,6 +95,10 @@ pub struct PhotoSpec {
     pub stage: u8,
     /// JPEG quality, 1 to 100.
     pub quality: u8,
+    /// Left out of the spec's description when `None`, so ordinary photos keep their cache
+    /// keys and content ids.
+    #[serde(default, skip_serializing_if = "PhotoDefect::is_none")]
+    pub defect: PhotoDefect,
 }
 
 impl PhotoSpec {
@@ -139,6 +165,11 @@ fn render_pixels_into(spec: &PhotoSpec, threads: usize, shaded: &mut Vec<u8>, pi
     let raster = shading_raster(spec);
     let scene = Scene::new(spec, raster);
     in_bands(raster.0, raster.1, threads, shaded, |row, out| scene.render_row(row, out));
+    if spec.defect == PhotoDefect::OutOfFocus {
+        // Relative to the picture, so a small and a full-size render look equally soft.
+        let radius = (raster.0.min(raster.1) * 6).div_ceil(1000).max(1);
+        defocus(shaded, raster.0, raster.1, radius);
+    }
     let noise = scene.sensor_noise();
     let upsampler = Upsampler::new(raster, (spec.width, spec.height));
     in_bands(spec.width, spec.height, threads, pixels, |row, out| {
@@ -192,6 +223,53 @@ fn in_bands(
             }
             fill_bands();
         });
+    }
+}
+
+/// Defocus: three box blurs of `radius` across and then down (close to a Gaussian of sigma
+/// about `radius`), in integer arithmetic so the bytes are the same everywhere.
+fn defocus(pixels: &mut [u8], width: u32, height: u32, radius: u32) {
+    let (width, height, radius) = (width as usize, height as usize, radius as usize);
+    let mut line = Vec::new();
+    let blur_line = |values: &mut Vec<[u32; 3]>| {
+        // One box pass over a line, edges extended.
+        let count = values.len();
+        let window = (2 * radius + 1) as u32;
+        let at = |index: isize| values[index.clamp(0, count as isize - 1) as usize];
+        let mut sum = [0u32; 3];
+        for offset in -(radius as isize)..=radius as isize {
+            let pixel = at(offset);
+            (0..3).for_each(|c| sum[c] += pixel[c]);
+        }
+        let mut out = Vec::with_capacity(count);
+        for index in 0..count as isize {
+            out.push(sum.map(|s| (s + window / 2) / window));
+            let (leaving, entering) = (at(index - radius as isize), at(index + radius as isize + 1));
+            (0..3).for_each(|c| sum[c] = sum[c] + entering[c] - leaving[c]);
+        }
+        *values = out;
+    };
+    for row in 0..height {
+        line.clear();
+        line.extend(
+            pixels[row * width * 3..][..width * 3].chunks_exact(3).map(|p| [p[0], p[1], p[2]].map(u32::from)),
+        );
+        (0..3).for_each(|_| blur_line(&mut line));
+        for (out, value) in pixels[row * width * 3..][..width * 3].chunks_exact_mut(3).zip(&line) {
+            (0..3).for_each(|c| out[c] = value[c] as u8);
+        }
+    }
+    for column in 0..width {
+        line.clear();
+        line.extend((0..height).map(|row| {
+            let at = (row * width + column) * 3;
+            [pixels[at], pixels[at + 1], pixels[at + 2]].map(u32::from)
+        }));
+        (0..3).for_each(|_| blur_line(&mut line));
+        for (row, value) in line.iter().enumerate() {
+            let at = (row * width + column) * 3;
+            (0..3).for_each(|c| pixels[at + c] = value[c] as u8);
+        }
     }
 }
 
@@ -354,6 +432,7 @@ mod tests {
             body_hair: 1,
             stage: 1,
             quality: 90,
+            defect: Default::default(),
         }
     }
 
@@ -429,6 +508,7 @@ mod timing {
             body_hair: 1,
             stage: 1,
             quality: 90,
+            defect: Default::default(),
         };
         for view in [PhotoView::Overview, PhotoView::CloseUp, PhotoView::Dermoscopic] {
             let spec = PhotoSpec { view, ..spec.clone() };

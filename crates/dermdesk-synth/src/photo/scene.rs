@@ -15,7 +15,7 @@ use super::noise::{
     bump, clamp01, distance_to_whole, hash, jittered_dot, mix, rotation, smoothstep, Lattice, NoiseFrame,
     Vec2,
 };
-use super::{BodyRegion, PhotoSpec};
+use super::{BodyRegion, PhotoDefect, PhotoSpec};
 use dermdesk_protocol::{PhotoSource, PhotoView};
 
 /// Skin colours for Fitzpatrick types I to VI, as sRGB bytes.
@@ -346,7 +346,21 @@ impl Scene {
         let body_step_x = (display_step_x * pixel_mm).rotate(to_body);
         let body_step_y = (display_step_y * pixel_mm).rotate(to_body);
 
-        let camera = camera(spec, &mut shot, skin, display, to_display);
+        let mut camera = camera(spec, &mut shot, skin, display, to_display);
+        // A deliberate exposure fault, defined by what it does to the skin rather than by a
+        // number of stops (two stops more light on type VI skin is often a better photo):
+        // too dark puts the skin near black (~45 of 255), too bright at the tone curve's
+        // shoulder (~250), whatever the skin type.
+        let skin_light = (0.2126 * skin[0] + 0.7152 * skin[1] + 0.0722 * skin[2]) * camera.gains[1];
+        let target = match spec.defect {
+            PhotoDefect::Underexposed => Some(0.02),
+            PhotoDefect::Overexposed => Some(1.5),
+            PhotoDefect::None | PhotoDefect::OutOfFocus => None,
+        };
+        if let Some(target) = target {
+            let factor = target / skin_light;
+            camera.gains = camera.gains.map(|gain| gain * factor);
+        }
         let ruler =
             (spec.view == PhotoView::CloseUp && spec.source == PhotoSource::GpPractice && shot.gen_bool(0.8))
                 .then(|| {
