@@ -156,8 +156,10 @@ async fn the_consultant_filters_triages_by_keyboard_and_gets_ready_for_a_trip() 
     let target = js(
         &client,
         &format!(
-            "const r = [...{ROWS}].find(r => r.classList.contains('status-new') && !r.classList.contains('urgency-two_week_wait')); \
-             return [r.dataset.referralId, r.querySelector('.nhs-number').textContent];"
+            "const r = [...{ROWS}].find(r => (r.classList.contains('status-new') || r.classList.contains('status-opened')) \
+               && !r.classList.contains('urgency-two_week_wait')); \
+             return [r.dataset.referralId, r.querySelector('.nhs-number').textContent, \
+               r.classList.contains('status-new') ? 'new' : 'opened'];"
         ),
     )
     .await;
@@ -222,7 +224,7 @@ async fn the_consultant_filters_triages_by_keyboard_and_gets_ready_for_a_trip() 
         "['queued', 'sent'].includes(document.querySelector('#outcome-state')?.dataset.state)",
     )
     .await;
-    // The worklist's counts follow: one referral fewer is new.
+    // The worklist's counts follow: one referral fewer where it was, one more signed.
     client.find(Locator::Css("#filter-clear")).await.unwrap().click().await.unwrap();
     wait_for(
         &client,
@@ -230,8 +232,9 @@ async fn the_consultant_filters_triages_by_keyboard_and_gets_ready_for_a_trip() 
         Duration::from_secs(30),
         &format!(
             "(() => {{ const c = Object.fromEntries([...document.querySelectorAll('#status-chips .chip')].map(c => [c.dataset.status, +c.dataset.count])); \
-               return c.new === {} && c.queued + c.sent >= 1; }})()",
-            counts["new"].as_u64().unwrap() - 1
+               return c['{target_status}'] === {} && c.queued + c.sent === {}; }})()",
+            counts[&target_status].as_u64().unwrap() - 1,
+            counts["queued"].as_u64().unwrap() + counts["sent"].as_u64().unwrap() + 1,
         ),
     )
     .await;
