@@ -321,7 +321,11 @@ async fn every_exif_orientation_displays_upright_in_the_window() {
         let (width, height) = (thumbnail[1].as_u64().unwrap(), thumbnail[2].as_u64().unwrap());
         let expected = [CHART_TOP_LEFT, CHART_TOP_RIGHT, CHART_BOTTOM_LEFT, CHART_BOTTOM_RIGHT];
         let upright = width > height && (0..4).all(|corner| close(colour(3 + corner), expected[corner]));
-        eprintln!("thumbnail of {}: {width}x{height}, {}", thumbnail[0], if upright { "upright" } else { "NOT upright" });
+        eprintln!(
+            "thumbnail of {}: {width}x{height}, {}",
+            thumbnail[0],
+            if upright { "upright" } else { "NOT upright" }
+        );
         if !upright {
             failures.push(format!("the thumbnail of {} is not upright: {thumbnail}", thumbnail[0]));
         }

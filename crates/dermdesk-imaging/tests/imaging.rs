@@ -265,7 +265,9 @@ fn hostile_photos_are_refused_quickly_with_a_clear_error() {
 /// upright chart (landscape, red top left, green top right, blue bottom left).
 #[test]
 fn thumbnails_are_turned_upright_for_every_orientation() {
-    use dermdesk_synth::orientation::{orientation_chart, CHART_BOTTOM_LEFT, CHART_TOP_LEFT, CHART_TOP_RIGHT};
+    use dermdesk_synth::orientation::{
+        orientation_chart, CHART_BOTTOM_LEFT, CHART_TOP_LEFT, CHART_TOP_RIGHT,
+    };
     let close = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(&a, b)| a.abs_diff(b) <= 30);
     for orientation in 1..=8 {
         let thumb = decode(&thumbnail(&orientation_chart(orientation, (960, 640))).unwrap()).unwrap();
