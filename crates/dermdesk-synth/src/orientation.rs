@@ -75,7 +75,7 @@ fn seven_segment(digit: u8, u: f64, v: f64) -> bool {
     ];
     let lit = SEGMENTS[usize::from(digit % 10)];
     let bar = 0.16;
-    let horizontal = |centre: f64| (v - centre).abs() <= bar / 2.0 && u >= 0.0 && u <= 1.0;
+    let horizontal = |centre: f64| (v - centre).abs() <= bar / 2.0 && (0.0..=1.0).contains(&u);
     let vertical =
         |column: f64, upper: bool| (u - column).abs() <= bar && if upper { v <= 0.5 } else { v >= 0.5 };
     let on = [
