@@ -4,7 +4,9 @@
 //! - First pixels come from `preview.jpg` (a small, fast preview); the tile pyramid
 //!   (`info.json` + `tiles/<level>/<col>_<row>.jpg`, Deep Zoom geometry) loads above it.
 //! - EXIF orientation is applied at display time, per image (OpenSeadragon rotation + flip),
-//!   from `info.json` (rotation_degrees, flip_horizontal), so the pixels are never rotated in memory and never shown on their side.
+//!   from `info.json` (rotation_degrees, flip_horizontal), so the pixels are never rotated in
+//!   memory and never shown on their side; all eight orientations are checked on screen by
+//!   tests/e2e/orientation.rs.
 //! - Rotate 90° / flip act on the view; brightness, contrast and gamma are CSS/SVG filters on
 //!   the pane (per photo, reset with one click); nothing changes the photo itself.
 //! - A ruler measures in image pixels; once calibrated (a line drawn over a known length, e.g. a
@@ -137,9 +139,13 @@ export class PhotoPane {
     if (token !== this.requestToken) return;
     this.info = info;
     // The core turns EXIF orientation into the display transform (dermdesk-imaging's
-    // display_transform): rotate clockwise, then mirror.
-    const rotation = info.rotation_degrees;
+    // display_transform): rotate clockwise, then mirror left-right. OpenSeadragon applies an
+    // image's `flipped` first (it mirrors the tiles within the unturned image) and its
+    // `degrees` after, and mirroring then turning by d equals turning by -d then mirroring:
+    // so a mirrored photo is given the opposite turn. Only EXIF 5 and 7 (90°/270° + mirror)
+    // are affected; passed as is they showed upside down (tests/e2e/orientation.rs).
     const flipped = info.flip_horizontal;
+    const rotation = flipped ? (360 - info.rotation_degrees) % 360 : info.rotation_degrees;
     const url = photo.url;
     const maxLevel = info.levels - 1;
     const tileSource = {

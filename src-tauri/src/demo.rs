@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use dermdesk_hub::{DemoSeed, Hub, ServerConfig};
-use dermdesk_synth::PhotoScale;
+use dermdesk_synth::{DemoExtras, PhotoScale};
 use tokio::sync::oneshot;
 
 /// The running demo hub; dropping it stops the server.
@@ -36,6 +36,16 @@ fn photo_scale() -> PhotoScale {
     match std::env::var("DERMDESK_DEMO_SCALE").as_deref() {
         Ok("small") => PhotoScale::Small(1024),
         _ => PhotoScale::Full,
+    }
+}
+
+/// The viewer's test referrals, off unless asked for: `DERMDESK_DEMO_ORIENTATION=1` adds the
+/// orientation chart (EXIF 1–8), `DERMDESK_DEMO_LARGE_PHOTOS=1` four 24 MP photos.
+fn extras() -> DemoExtras {
+    let on = |name: &str| std::env::var(name).is_ok_and(|value| value == "1");
+    DemoExtras {
+        orientation_chart: on("DERMDESK_DEMO_ORIENTATION"),
+        large_photos: on("DERMDESK_DEMO_LARGE_PHOTOS"),
     }
 }
 
@@ -82,7 +92,9 @@ fn open_and_seed(demo_dir: &Path, hub_dir: &Path, scale: PhotoScale) -> Result<(
     let hub =
         Hub::open(Some(&hub_dir.join("hub.sqlite3")), &hub_dir.join("photos")).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
-    let seed = hub.seed_synthetic_demo(&demo_dir.join("synthetic"), scale).map_err(|e| e.to_string())?;
+    let seed = hub
+        .seed_synthetic_demo_with(&demo_dir.join("synthetic"), scale, extras())
+        .map_err(|e| e.to_string())?;
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "demo data ready");
     Ok((hub, seed))
 }

@@ -340,7 +340,10 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
 
     // 2. Open the first referral: clinical details and photos at full resolution.
     // The worklist comes back scrolled where an earlier run left it: bring the first row into view.
-    client.execute("document.querySelector('#worklist .worklist-row').scrollIntoView();", vec![]).await.unwrap();
+    client
+        .execute("document.querySelector('#worklist .worklist-row').scrollIntoView();", vec![])
+        .await
+        .unwrap();
     let first = client.find(Locator::Css("#worklist .worklist-row")).await.unwrap();
     let referral_id = first.attr("data-referral-id").await.unwrap().expect("rows carry their referral id");
     first.click().await.unwrap();

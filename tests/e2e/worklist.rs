@@ -165,6 +165,8 @@ async fn the_consultant_filters_triages_by_keyboard_and_gets_ready_for_a_trip() 
     .await;
     let (referral_id, target_nhs) =
         (target[0].as_str().unwrap().to_owned(), target[1].as_str().unwrap().to_owned());
+    // Opening a new referral makes it "opened"; signing takes it out of "opened".
+    let target_status = target[2].as_str().unwrap().to_owned();
     js(&client, "document.activeElement.blur(); return true;").await;
     press(&client, "/").await;
     let focused = js(&client, "return document.activeElement.id;").await;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use dermdesk_protocol::Consultant;
-use dermdesk_synth::{DemoOptions, DemoSet, PhotoScale, DEFAULT_REFERRALS};
+use dermdesk_synth::{DemoExtras, DemoOptions, DemoSet, PhotoScale, DEFAULT_REFERRALS};
 
 use crate::{Hub, HubError};
 
@@ -36,13 +36,23 @@ impl Hub {
         cache_dir: &Path,
         photo_scale: PhotoScale,
     ) -> Result<DemoSeed, HubError> {
-        let options = DemoOptions {
-            seed: DEMO_SEED,
-            referrals: DEFAULT_REFERRALS,
-            photo_scale,
-            now: chrono::Utc::now(),
-        };
-        let demo = dermdesk_synth::build_demo_set(cache_dir, &options)?;
+        self.seed_synthetic_demo_with(cache_dir, photo_scale, DemoExtras::default())
+    }
+
+    /// [`Hub::seed_synthetic_demo`] plus the viewer's test referrals asked for in `extras`
+    /// (an orientation chart, four 24 MP photos), assigned to the demo consultant too.
+    pub fn seed_synthetic_demo_with(
+        &self,
+        cache_dir: &Path,
+        photo_scale: PhotoScale,
+        extras: DemoExtras,
+    ) -> Result<DemoSeed, HubError> {
+        let now = chrono::Utc::now();
+        let options = DemoOptions { seed: DEMO_SEED, referrals: DEFAULT_REFERRALS, photo_scale, now };
+        let mut demo = dermdesk_synth::build_demo_set(cache_dir, &options)?;
+        let added = dermdesk_synth::build_demo_extras(&cache_dir.join("extras"), extras, now)?;
+        demo.referrals.extend(added.referrals);
+        demo.photo_files.extend(added.photo_files);
         self.seed_demo(&demo)
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dermdesk_hub::{app, serve, FaultConfig, FaultState, Hub, HubError, ServerConfig};
-use dermdesk_synth::PhotoScale;
+use dermdesk_synth::{DemoExtras, PhotoScale};
 use tracing_subscriber::EnvFilter;
 
 /// Long edge, in pixels, of photos at `--demo-scale small`: quick to generate, still zoomable.
@@ -49,6 +49,14 @@ struct ServeArgs {
     /// Photo size for --demo: `full` (camera-sized, slow the first time) or `small`.
     #[arg(long, value_enum, default_value_t = DemoScale::Full)]
     demo_scale: DemoScale,
+    /// With --demo: add a test referral of eight orientation charts (EXIF orientation 1 to 8,
+    /// all upright when shown right), for checking the viewer.
+    #[arg(long, requires = "demo")]
+    demo_orientation_chart: bool,
+    /// With --demo: add a test referral of four 24-megapixel photos (rendered once, cached),
+    /// for measuring the viewer's memory when comparing them.
+    #[arg(long, requires = "demo")]
+    demo_large_photos: bool,
     /// Enables /admin routes for this bearer token (or set DERMDESK_HUB_ADMIN_TOKEN).
     #[arg(long)]
     admin_token: Option<String>,
@@ -156,7 +164,11 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
         let demo_seed = if args.demo {
             let hub = hub.clone();
             let scale = args.demo_scale;
-            let seed = tokio::task::spawn_blocking(move || seed_demo(&hub, scale))
+            let extras = DemoExtras {
+                orientation_chart: args.demo_orientation_chart,
+                large_photos: args.demo_large_photos,
+            };
+            let seed = tokio::task::spawn_blocking(move || seed_demo(&hub, scale, extras))
                 .await
                 .map_err(|_| "seeding the demo panicked".to_string())??;
             Some(seed)
@@ -187,14 +199,14 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
     })
 }
 
-fn seed_demo(hub: &Hub, scale: DemoScale) -> Result<dermdesk_hub::DemoSeed, String> {
+fn seed_demo(hub: &Hub, scale: DemoScale, extras: DemoExtras) -> Result<dermdesk_hub::DemoSeed, String> {
     let cache_dir = demo_cache_dir();
     let photo_scale = match scale {
         DemoScale::Full => PhotoScale::Full,
         DemoScale::Small => PhotoScale::Small(DEMO_SMALL_EDGE),
     };
     eprintln!("Building the demo set in {} (the first run generates photos)...", cache_dir.display());
-    hub.seed_synthetic_demo(&cache_dir, photo_scale)
+    hub.seed_synthetic_demo_with(&cache_dir, photo_scale, extras)
         .map_err(|error| format!("cannot build or seed the demo set in {}: {error}", cache_dir.display()))
 }
 

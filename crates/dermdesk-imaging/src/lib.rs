@@ -14,7 +14,8 @@
 //! - [`derive`] makes, from one reduced decode, what the app keeps per photo at sync time:
 //!   preview, thumbnail and the photo-quality measures ([`quality`]).
 //!
-//! Everything is in stored orientation (before EXIF orientation).
+//! Everything is in stored orientation (before EXIF orientation), except thumbnails, which are
+//! turned upright.
 
 mod decode;
 mod encode;
@@ -63,9 +64,15 @@ pub fn preview(bytes: &[u8]) -> Result<Vec<u8>, ImagingError> {
 }
 
 /// A filmstrip thumbnail: longest side [`THUMBNAIL_LONGEST_SIDE`] (never larger than the
-/// photo), JPEG, stored orientation.
+/// photo), JPEG, turned upright. The filmstrip shows it as a plain image, with nothing to
+/// apply the EXIF orientation (which the JPEG no longer carries); at 320 pixels turning it
+/// costs next to nothing, unlike turning a full frame.
 pub fn thumbnail(bytes: &[u8]) -> Result<Vec<u8>, ImagingError> {
-    scaled_jpeg(bytes, THUMBNAIL_LONGEST_SIDE)
+    let info = probe(bytes)?;
+    let (width, height) = fit_within(info.width, info.height, THUMBNAIL_LONGEST_SIDE);
+    let reduced = decode_reduced(bytes, width, height)?;
+    let sized = area_resize(&reduced, width, height);
+    Ok(encode_jpeg(&apply_display_transform(&sized, info.orientation), PREVIEW_QUALITY))
 }
 
 /// Everything kept per photo once it is verified: what the viewer shows first, the filmstrip's
@@ -76,7 +83,8 @@ pub struct Derived {
     pub info: PhotoInfo,
     /// JPEG, longest side [`PREVIEW_LONGEST_SIDE`] (or the photo's own), stored orientation.
     pub preview: Vec<u8>,
-    /// JPEG, longest side [`THUMBNAIL_LONGEST_SIDE`] (or the photo's own), stored orientation.
+    /// JPEG, longest side [`THUMBNAIL_LONGEST_SIDE`] (or the photo's own), turned upright
+    /// (as [`thumbnail`]: the filmstrip shows it as a plain image).
     pub thumbnail: Vec<u8>,
     pub metrics: QualityMetrics,
     pub flags: QualityFlags,
@@ -96,7 +104,7 @@ pub fn derive(bytes: &[u8]) -> Result<Derived, ImagingError> {
     Ok(Derived {
         info,
         preview: encode_jpeg(&preview, PREVIEW_QUALITY),
-        thumbnail: encode_jpeg(&thumbnail, PREVIEW_QUALITY),
+        thumbnail: encode_jpeg(&apply_display_transform(&thumbnail, info.orientation), PREVIEW_QUALITY),
         flags: quality::assess(&metrics),
         metrics,
     })

@@ -261,3 +261,27 @@ fn hostile_photos_are_refused_quickly_with_a_clear_error() {
         matches!(e, ImagingError::UnsupportedFormat)
     });
 }
+
+/// The filmstrip shows thumbnails as plain images: each orientation chart's thumbnail is the
+/// upright chart (landscape, red top left, green top right, blue bottom left).
+#[test]
+fn thumbnails_are_turned_upright_for_every_orientation() {
+    use dermdesk_synth::orientation::{
+        orientation_chart, CHART_BOTTOM_LEFT, CHART_TOP_LEFT, CHART_TOP_RIGHT,
+    };
+    let close = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(&a, b)| a.abs_diff(b) <= 30);
+    for orientation in 1..=8 {
+        let chart = orientation_chart(orientation, (960, 640));
+        // The thumbnail made on demand and the one sync keeps (`derive`) alike.
+        for (which, jpeg) in
+            [("thumbnail", thumbnail(&chart).unwrap()), ("derive", derive(&chart).unwrap().thumbnail)]
+        {
+            let thumb = decode(&jpeg).unwrap();
+            assert_eq!((thumb.width, thumb.height), (320, 213), "{which}, orientation {orientation}");
+            let at = |x: u32, y: u32| thumb.pixel(x, y);
+            assert!(close(at(10, 10), CHART_TOP_LEFT), "{which} {orientation}: {:?}", at(10, 10));
+            assert!(close(at(309, 10), CHART_TOP_RIGHT), "{which} {orientation}: {:?}", at(309, 10));
+            assert!(close(at(10, 202), CHART_BOTTOM_LEFT), "{which} {orientation}: {:?}", at(10, 202));
+        }
+    }
+}

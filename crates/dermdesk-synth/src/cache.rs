@@ -37,11 +37,11 @@ struct Manifest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CachedPhoto {
-    content_id: String,
-    size: u64,
-    width: u32,
-    height: u32,
+pub(crate) struct CachedPhoto {
+    pub content_id: String,
+    pub size: u64,
+    pub width: u32,
+    pub height: u32,
 }
 
 /// The cache key of a spec: everything that decides its pixels, and the generator version.
@@ -58,19 +58,30 @@ pub(crate) fn content_id(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn photo_path(cache_dir: &Path, content_id: &str) -> PathBuf {
+pub(crate) fn photo_path(cache_dir: &Path, content_id: &str) -> PathBuf {
     cache_dir.join(format!("{content_id}.jpg"))
 }
 
 pub(crate) fn build(cache_dir: &Path, options: &DemoOptions) -> io::Result<(DemoSet, BuildReport)> {
     let planned = plan(options);
+    let specs: Vec<&PhotoSpec> =
+        planned.iter().flat_map(|referral| &referral.photos).map(|photo| &photo.spec).collect();
+    let (known, report) = cached_photos(cache_dir, &specs)?;
+    Ok((assemble(cache_dir, planned, &known), report))
+}
+
+/// The cached photo of every spec (by spec key), rendering the ones not in the cache yet.
+pub(crate) fn cached_photos(
+    cache_dir: &Path,
+    specs: &[&PhotoSpec],
+) -> io::Result<(BTreeMap<String, CachedPhoto>, BuildReport)> {
     fs::create_dir_all(cache_dir)?;
     remove_stale_temporaries(cache_dir);
     let manifest = load_manifest(cache_dir);
 
     let mut wanted: BTreeMap<String, &PhotoSpec> = BTreeMap::new();
-    for photo in planned.iter().flat_map(|referral| &referral.photos) {
-        wanted.insert(spec_key(&photo.spec), &photo.spec);
+    for spec in specs {
+        wanted.insert(spec_key(spec), spec);
     }
     let mut known: BTreeMap<String, CachedPhoto> = BTreeMap::new();
     let mut to_render: Vec<(String, &PhotoSpec)> = Vec::new();
@@ -96,7 +107,19 @@ pub(crate) fn build(cache_dir: &Path, options: &DemoOptions) -> io::Result<(Demo
         let json = serde_json::to_vec_pretty(&current).map_err(io::Error::other)?;
         write_atomically(&cache_dir.join(MANIFEST_FILE), &json)?;
     }
-    Ok((assemble(cache_dir, planned, &known), report))
+    Ok((known, report))
+}
+
+/// Stores `bytes` (not rendered from a spec) under their content id unless already there;
+/// returns the content id and the file.
+pub(crate) fn store_bytes(cache_dir: &Path, bytes: &[u8]) -> io::Result<(String, PathBuf)> {
+    fs::create_dir_all(cache_dir)?;
+    let content_id = content_id(bytes);
+    let path = photo_path(cache_dir, &content_id);
+    if fs::metadata(&path).map_or(true, |metadata| metadata.len() != bytes.len() as u64) {
+        write_atomically(&path, bytes)?;
+    }
+    Ok((content_id, path))
 }
 
 /// A cached file is used only if it is there with the size it was written with. Its bytes are

@@ -10,11 +10,17 @@
 //!   with texture, pores and hair, a lesion for the diagnosis, lighting, and a phone camera's
 //!   colour, blur and noise.
 //!
+//! - [`build_demo_extras`] adds referrals for checking the viewer (off by default): an
+//!   orientation chart per EXIF orientation, four 24 MP photos to compare.
+//!
 //! Modules: `plan` (pure: which referrals and photos), `cases` and `people` (the text and
-//! names), `photo` (pure: pixels and JPEG), `cache` (the only one that touches the disk).
+//! names), `photo` (pure: pixels and JPEG), `orientation` (pure: the orientation charts),
+//! `extras` (the extra referrals), `cache` (the only one that touches the disk).
 
 mod cache;
 mod cases;
+mod extras;
+pub mod orientation;
 mod people;
 mod photo;
 mod plan;
@@ -25,6 +31,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use dermdesk_protocol::Referral;
 
+pub use extras::{
+    build_demo_extras, DemoExtras, LARGE_PHOTOS_REFERRAL, LARGE_PHOTO_SIZE, ORIENTATION_CHART_REFERRAL,
+    ORIENTATION_CHART_SIZE,
+};
 pub use people::{
     nhs_number_is_synthetic, nhs_number_is_valid, synthetic_nhs_number, synthetic_patient_name,
 };

@@ -88,3 +88,39 @@ async fn a_file_database_keeps_the_demo_across_restarts() {
     let response = tower::ServiceExt::oneshot(router, request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// The demo consultant's feed after seeding the small demo with `extras`: the orientation chart
+/// referral, if it is there.
+async fn orientation_chart_in_feed(
+    extras: dermdesk_synth::DemoExtras,
+) -> Option<dermdesk_protocol::Referral> {
+    let cache = tempfile::tempdir().unwrap();
+    let test = TestHub::new();
+    let hub = test.hub.clone();
+    let path = cache.path().to_path_buf();
+    let seeded = tokio::task::spawn_blocking(move || {
+        hub.seed_synthetic_demo_with(&path, PhotoScale::Small(64), extras).unwrap()
+    })
+    .await
+    .unwrap();
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let enrolled: EnrolResponse =
+        test.post_json("/v1/enrol", None, &enrol_request(&seeded.enrolment_code, &key)).await.json();
+    let feed: FeedPage = test.get("/v1/feed?limit=200", &enrolled.device_token).await.json();
+    feed.changes.into_iter().find_map(|change| match change {
+        Change::Upsert { referral } if referral.id == dermdesk_synth::ORIENTATION_CHART_REFERRAL => {
+            Some(referral)
+        }
+        _ => None,
+    })
+}
+
+/// `serve --demo --demo-orientation-chart`: the orientation chart referral joins the demo
+/// consultant's feed with its eight photos; without the option it is not there.
+#[tokio::test]
+async fn the_orientation_chart_is_seeded_only_when_asked_for() {
+    let extras = dermdesk_synth::DemoExtras { orientation_chart: true, large_photos: false };
+    let chart = orientation_chart_in_feed(extras).await.expect("the chart referral in the feed");
+    assert_eq!(chart.photos.len(), 8);
+    assert!(orientation_chart_in_feed(dermdesk_synth::DemoExtras::default()).await.is_none());
+}

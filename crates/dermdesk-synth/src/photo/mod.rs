@@ -338,7 +338,7 @@ const SOFTWARE: &str = "dermdesk-synth";
 
 /// A minimal little-endian TIFF structure for the EXIF APP1 segment (the encoder adds the
 /// "Exif\0\0" header): IFD0 with ImageDescription, Orientation and Software.
-fn exif_tiff(orientation: u8) -> Vec<u8> {
+pub(crate) fn exif_tiff(orientation: u8) -> Vec<u8> {
     const ASCII: u16 = 2;
     const SHORT: u16 = 3;
     let description = [IMAGE_DESCRIPTION.as_bytes(), b"\0"].concat();
