@@ -25,10 +25,19 @@ impl Display {
             }
         }
         for number in 90..140 {
-            if Path::new(&format!("/tmp/.X11-unix/X{number}")).exists()
-                || Path::new(&format!("/tmp/.X{number}-lock")).exists()
-            {
-                continue;
+            let lock = format!("/tmp/.X{number}-lock");
+            let socket = format!("/tmp/.X11-unix/X{number}");
+            if Path::new(&socket).exists() || Path::new(&lock).exists() {
+                // A server killed hard leaves its lock and socket behind: reuse the number when
+                // the lock's process is gone.
+                let owner = std::fs::read_to_string(&lock).ok().and_then(|pid| pid.trim().parse::<u32>().ok());
+                match owner {
+                    Some(pid) if !Path::new(&format!("/proc/{pid}")).exists() => {
+                        let _ = std::fs::remove_file(&lock);
+                        let _ = std::fs::remove_file(&socket);
+                    }
+                    _ => continue,
+                }
             }
             let name = format!(":{number}");
             let server = Command::new("Xvfb")
@@ -54,6 +63,15 @@ impl Display {
 impl Drop for Display {
     fn drop(&mut self) {
         if let Some(server) = &mut self.server {
+            // SIGTERM first, so Xvfb removes its lock and socket; SIGKILL if it lingers.
+            let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(3) {
+                if let Ok(Some(_)) = server.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = server.kill();
             let _ = server.wait();
         }
