@@ -336,14 +336,14 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
          && !document.querySelector('#sync-last').textContent.includes('Not synced')",
     )
     .await;
-    screenshot(&client, "worklist.png").await;
-
-    // 2. Open the first referral: clinical details and photos at full resolution.
     // The worklist comes back scrolled where an earlier run left it: bring the first row into view.
     client
         .execute("document.querySelector('#worklist .worklist-row').scrollIntoView();", vec![])
         .await
         .unwrap();
+    screenshot(&client, "worklist.png").await;
+
+    // 2. Open the first referral: clinical details and photos at full resolution.
     let first = client.find(Locator::Css("#worklist .worklist-row")).await.unwrap();
     let referral_id = first.attr("data-referral-id").await.unwrap().expect("rows carry their referral id");
     first.click().await.unwrap();

@@ -30,7 +30,8 @@ impl Display {
             if Path::new(&socket).exists() || Path::new(&lock).exists() {
                 // A server killed hard leaves its lock and socket behind: reuse the number when
                 // the lock's process is gone.
-                let owner = std::fs::read_to_string(&lock).ok().and_then(|pid| pid.trim().parse::<u32>().ok());
+                let owner =
+                    std::fs::read_to_string(&lock).ok().and_then(|pid| pid.trim().parse::<u32>().ok());
                 match owner {
                     Some(pid) if !Path::new(&format!("/proc/{pid}")).exists() => {
                         let _ = std::fs::remove_file(&lock);
