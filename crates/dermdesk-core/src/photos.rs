@@ -578,8 +578,10 @@ mod tests {
         assert_eq!((original.status, original.content_type), (200, "image/jpeg"));
         assert_eq!(original.body, photo);
 
+        // The preview and tiles keep the stored orientation (the viewer turns them); the
+        // filmstrip's thumbnail is turned upright (orientation 6: portrait).
         for (path, size) in
-            [("preview.jpg", (600, 400)), ("thumb.jpg", (320, 213)), ("tiles/10/2_1.jpg", (93, 147))]
+            [("preview.jpg", (600, 400)), ("thumb.jpg", (213, 320)), ("tiles/10/2_1.jpg", (93, 147))]
         {
             let response = desk.serve_photo(&format!("/{id}/{path}"));
             assert_eq!((response.status, response.content_type), (200, "image/jpeg"), "{path}");
@@ -658,9 +660,10 @@ mod tests {
         };
         assert_eq!((size(&kept_preview), size(&kept_thumbnail)), ((900, 600), (320, 213)));
 
-        // Not made at sync: made on the first request, kept, and the same bytes next time.
+        // Not made at sync: made on the first request, kept, and the same bytes next time
+        // (600 x 900 stored with orientation 6: its thumbnail upright is landscape).
         let served = desk.serve_photo(&format!("/{}/thumb.jpg", ids[1]));
-        assert_eq!((served.status, size(&served.body)), (200, (213, 320)));
+        assert_eq!((served.status, size(&served.body)), (200, (320, 213)));
         assert!(desk.cache().photos_without_derived(10).unwrap().is_empty());
         assert_eq!(desk.cache().photo_derived_image(&ids[1], true).unwrap().unwrap(), served.body);
         assert_eq!(desk.prepare_unprepared_photos(10).unwrap(), 0);
