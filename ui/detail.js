@@ -9,6 +9,7 @@ import {
   URGENCY_LONG_LABELS,
   VIEW_LABELS,
   ageInYears,
+  betterPhotosRequest,
   dueTone,
   formatBirthDate,
   formatDateTime,
@@ -17,7 +18,7 @@ import {
   label,
 } from "./format.js";
 import { PhotoWorkspace } from "./compare.js";
-import { betterPhotosRequest, prefillPhotoRequest } from "./outcome.js";
+import { prefillPhotoRequest } from "./outcome.js";
 import { photoResource } from "./viewer.js";
 
 /** "Close-up · left forearm · Patient link": how a photo is named everywhere. */

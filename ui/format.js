@@ -227,3 +227,23 @@ export function label(table, value) {
 export function plural(count, singular, pluralForm = `${singular}s`) {
   return `${count} ${count === 1 ? singular : pluralForm}`;
 }
+
+/**
+ * The request for better photos, from the photos the core flagged, in plain English:
+ * `flagged` is `[{ number, view, problem, flags }]` (number from 1, view as the filmstrip names it,
+ * problem and flags from the photo's `quality`). Says what is wrong with which photo, then how
+ * to retake them.
+ */
+export function betterPhotosRequest(flagged) {
+  if (flagged.length === 0) return "";
+  const verb = (problem) => (problem.startsWith("looks") ? problem : `is ${problem}`);
+  const parts = flagged.map(({ number, view, problem }) => `photo ${number}${view ? ` (${view.toLowerCase()})` : ""} ${verb(problem)}`);
+  const sentence = parts.join("; ");
+  const tips = [];
+  if (flagged.some((photo) => photo.flags?.blurred)) tips.push("hold the camera steady and let it focus on the lesion before taking the photo");
+  if (flagged.some((photo) => photo.flags?.underexposed)) tips.push("take them in good, even light");
+  if (flagged.some((photo) => photo.flags?.overexposed)) tips.push("avoid the flash and direct sunlight on the skin");
+  const them = flagged.length === 1 ? "it" : "them";
+  const how = tips.length ? `: ${tips.join("; ")}` : "";
+  return `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}. Please retake ${them}${how}, and send ${them} with this referral.`;
+}

@@ -44,27 +44,6 @@ const PLAN_HINTS = {
   advice_and_discharge: "Your advice to the GP; the patient is discharged from the service.",
 };
 
-/** Fields of the signed record and the confirmation, shared so both always show the same. */
-/**
- * The request for better photos, from the photos the core flagged, in plain English:
- * `flagged` is `[{ number, view, problem, flags }]` (number from 1, view as the filmstrip names it,
- * problem and flags from the photo's `quality`). Says what is wrong with which photo, then how
- * to retake them.
- */
-export function betterPhotosRequest(flagged) {
-  if (flagged.length === 0) return "";
-  const verb = (problem) => (problem.startsWith("looks") ? problem : `is ${problem}`);
-  const parts = flagged.map(({ number, view, problem }) => `photo ${number}${view ? ` (${view.toLowerCase()})` : ""} ${verb(problem)}`);
-  const sentence = parts.join("; ");
-  const tips = [];
-  if (flagged.some((photo) => photo.flags?.blurred)) tips.push("hold the camera steady and let it focus on the lesion before taking the photo");
-  if (flagged.some((photo) => photo.flags?.underexposed)) tips.push("take them in good, even light");
-  if (flagged.some((photo) => photo.flags?.overexposed)) tips.push("avoid the flash and direct sunlight on the skin");
-  const them = flagged.length === 1 ? "it" : "them";
-  const how = tips.length ? `: ${tips.join("; ")}` : "";
-  return `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}. Please retake ${them}${how}, and send ${them} with this referral.`;
-}
-
 /**
  * "Request better photos": picks the Request more information outcome in the form on screen,
  * ticks the photographs needed (`views`, e.g. ["close_up"]) and puts `text` in its plan (after
@@ -92,6 +71,7 @@ export function prefillPhotoRequest(text, views = []) {
   return true;
 }
 
+/** Fields of the signed record and the confirmation, shared so both always show the same. */
 export function outcomeEntries(outcome, photoLabels = new Map()) {
   const entries = [["Outcome", label(OUTCOME_KIND_LABELS, outcome.kind)]];
   if (outcome.kind === "face_to_face") entries.push(["Appointment", label(URGENCY_LONG_LABELS, outcome.appointment_urgency)]);

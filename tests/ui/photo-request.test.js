@@ -1,9 +1,9 @@
-//! Tests for the request-for-better-photos text in ui/outcome.js: run with `node --test tests/ui/`.
+//! Tests for the request-for-better-photos text in ui/format.js: run with `node --test tests/ui/`.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { betterPhotosRequest } from "../../ui/outcome.js";
+import { betterPhotosRequest } from "../../ui/format.js";
 
 test("says which photo has which problem and how to retake them", () => {
   const text = betterPhotosRequest([
