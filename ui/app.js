@@ -290,10 +290,12 @@ document.addEventListener("keydown", (event) => {
   }
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   if (event.target === byId("worklist-search")) {
-    if (event.key === "ArrowDown" || (event.key === "Enter" && state.rows.length)) {
-      // From the search straight into the list: ↓ moves to the first match, Enter opens it.
-      worklist.move(1);
-      if (event.key === "Enter") openReferral(worklist.selectedId);
+    if ((event.key === "ArrowDown" || event.key === "Enter") && state.rows.length) {
+      // From the search straight into the list: ↓ goes to the first match, Enter opens it.
+      const first = state.rows[0].referral_id;
+      worklist.select(first);
+      if (event.key === "Enter") openReferral(first);
+      else worklist.focus();
       event.preventDefault();
     }
     return;
