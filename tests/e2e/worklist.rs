@@ -126,7 +126,8 @@ async fn the_consultant_filters_triages_by_keyboard_and_gets_ready_for_a_trip() 
         "the filters after a reload",
         Duration::from_secs(30),
         "(() => { const s = document.querySelector('#worklist-search'); const u = document.querySelector('#filter-urgency'); \
-           return s && s.value && u.value === 'two_week_wait' && document.querySelectorAll('#worklist .worklist-row').length > 0 && s.value; })()",
+           return s && s.value && u.value === 'two_week_wait' && document.querySelectorAll('#worklist .worklist-row').length > 0 \
+             && !document.querySelector('dialog[open]') && s.value; })()",
     )
     .await;
     assert_eq!(restored.as_str().unwrap(), nhs);
