@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dermdesk_e2e::{screenshot, wait_for, Driver};
+use dermdesk_e2e::{screenshot, wait_for, wait_for_first_sync, Driver};
 use fantoccini::Locator;
 
 const ROWS: &str = "document.querySelectorAll('#worklist .worklist-row')";
@@ -15,14 +15,7 @@ async fn a_flagged_photo_shows_a_badge_and_one_click_asks_for_better_photos() {
     let driver = Driver::start_with_env(&[]);
     let client = driver.open_app(&["--demo"]).await;
     let count = wait_for(&client, "the worklist", Duration::from_secs(300), &format!("{ROWS}.length")).await;
-    wait_for(
-        &client,
-        "every photo downloaded",
-        Duration::from_secs(300),
-        "document.querySelector('#sync-progress')?.dataset.active === 'false' \
-         && !document.querySelector('#sync-last').textContent.includes('Not synced')",
-    )
-    .await;
+    wait_for_first_sync(&client, Duration::from_secs(300)).await;
 
     // Open referrals in turn until one has a flagged photo (the worklist's order depends on
     // today's date; which referrals carry the bad photos does not).

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
-use dermdesk_e2e::{free_port, type_into, wait_for, Driver, HubProcess, TEST_PASSPHRASE};
+use dermdesk_e2e::{
+    free_port, type_into, wait_for, wait_for_first_sync, Driver, HubProcess, TEST_PASSPHRASE,
+};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
@@ -486,14 +488,7 @@ async fn a_lost_laptop_leaks_nothing() {
     );
     let client = driver.open_app(&[]).await;
     wait_for(&client, "the worklist", Duration::from_secs(120), &format!("{ROWS}.length >= 3")).await;
-    wait_for(
-        &client,
-        "every photo downloaded",
-        Duration::from_secs(120),
-        "document.querySelector('#sync-progress')?.dataset.active === 'false' \
-         && !document.querySelector('#sync-last').textContent.includes('Not synced')",
-    )
-    .await;
+    wait_for_first_sync(&client, Duration::from_secs(120)).await;
 
     xss_is_inert(&client, &payloads).await;
     full_flow(&client, "CNR-A-0001").await;

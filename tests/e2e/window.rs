@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use dermdesk_e2e::{free_port, screenshot, wait_for, Driver, HubProcess};
+use dermdesk_e2e::{free_port, screenshot, wait_for, wait_for_first_sync, Driver, HubProcess};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
@@ -328,14 +328,7 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
     let count = count.as_u64().unwrap();
     assert!(count >= 6, "expected the demo's referrals, got {count}");
     // Wait for the first sync to finish (photos downloaded and verified).
-    wait_for(
-        &client,
-        "every photo downloaded",
-        Duration::from_secs(300),
-        "document.querySelector('#sync-progress')?.dataset.active === 'false' \
-         && !document.querySelector('#sync-last').textContent.includes('Not synced')",
-    )
-    .await;
+    wait_for_first_sync(&client, Duration::from_secs(300)).await;
     // The worklist comes back scrolled where an earlier run left it: bring the first row into view.
     client
         .execute("document.querySelector('#worklist .worklist-row').scrollIntoView();", vec![])

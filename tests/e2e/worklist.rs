@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use dermdesk_e2e::{screenshot, wait_for, Driver};
+use dermdesk_e2e::{screenshot, wait_for, wait_for_first_sync, Driver};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 
@@ -45,14 +45,7 @@ async fn the_consultant_filters_triages_by_keyboard_and_gets_ready_for_a_trip() 
     let driver = Driver::start_with_env(&[]);
     let client = driver.open_app(&["--demo"]).await;
     wait_for(&client, "the worklist", Duration::from_secs(300), &format!("{ROWS}.length")).await;
-    wait_for(
-        &client,
-        "the first sync to finish",
-        Duration::from_secs(300),
-        "document.querySelector('#sync-progress')?.dataset.active === 'false' \
-         && !document.querySelector('#sync-last').textContent.includes('Not synced')",
-    )
-    .await;
+    wait_for_first_sync(&client, Duration::from_secs(300)).await;
     let all = rows_count(&client).await;
 
     // 1. Overdue stands out: the demo patient's earlier referral was never answered.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use dermdesk_core::secrets::{MemorySecretStore, SecretStore as _, CACHE_KEY};
 use dermdesk_core::{Desk, DeskConfig};
+use dermdesk_synth::hostile::{jpeg_claiming, png_claiming};
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::{json, Value};
 
@@ -58,37 +59,6 @@ fn png(width: u32, height: u32) -> Vec<u8> {
     let image = image::RgbImage::from_raw(width, height, raster.pixels).unwrap();
     let mut bytes = Vec::new();
     image.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
-    bytes
-}
-
-/// A valid JPEG whose frame header claims `width` x `height` (the data stays small).
-fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
-    let mut bytes = jpeg(64, 48);
-    let sof = bytes.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
-    bytes[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
-    bytes[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
-    bytes
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
-/// A valid PNG whose IHDR (CRC fixed) claims `width` x `height`: the decompression bomb's
-/// shape, a few hundred bytes promising gigabytes of pixels.
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    let mut bytes = png(64, 48);
-    bytes[16..20].copy_from_slice(&width.to_be_bytes());
-    bytes[20..24].copy_from_slice(&height.to_be_bytes());
-    let crc = crc32(&bytes[12..29]);
-    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
     bytes
 }
 

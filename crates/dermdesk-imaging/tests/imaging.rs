@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use dermdesk_imaging::*;
 use dermdesk_protocol::{PhotoSource, PhotoView};
+use dermdesk_synth::hostile::png_claiming;
 use dermdesk_synth::{BodyRegion, Finding, PhotoSpec};
 
 fn spec(width: u32, height: u32, orientation: u8) -> PhotoSpec {
@@ -185,31 +186,6 @@ fn the_grid_matches_vips_dzsave() {
             }
         }
     }
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
-/// A small valid PNG whose header then claims `width` x `height` (CRC fixed): the classic
-/// decompression bomb's shape, a few hundred bytes promising gigabytes.
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    let mut png = Vec::new();
-    image::RgbImage::new(64, 64)
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .unwrap();
-    png[16..20].copy_from_slice(&width.to_be_bytes());
-    png[20..24].copy_from_slice(&height.to_be_bytes());
-    let crc = crc32(&png[12..29]);
-    png[29..33].copy_from_slice(&crc.to_be_bytes());
-    png
 }
 
 fn assert_refused_quickly(bytes: &[u8], what: &str, check: impl Fn(&ImagingError) -> bool) {

@@ -106,23 +106,30 @@ pub fn build_demo_extras(cache_dir: &Path, extras: DemoExtras, now: DateTime<Utc
     Ok(set)
 }
 
-/// A photographic 24 MP close-up (the benchmark's kind of photo).
+/// The demo's large-photo referral: four of the benchmark's kind of photo.
 fn large_photo_spec(seed: u64) -> PhotoSpec {
+    large_close_up(seed, 9_000 + seed, 9_100 + seed * 7)
+}
+
+/// A photographic 24 MP close-up ([`LARGE_PHOTO_SIZE`], q90) on the back: the kind of photo
+/// `bench images` and the real-window P8 measurement work on. `variant` picks the skin type
+/// and the finding; `seed` and `subject_seed` as in [`PhotoSpec`].
+pub fn large_close_up(variant: u64, seed: u64, subject_seed: u64) -> PhotoSpec {
     PhotoSpec {
-        seed: 9_000 + seed,
-        subject_seed: 9_100 + seed * 7,
+        seed,
+        subject_seed,
         width: LARGE_PHOTO_SIZE.0,
         height: LARGE_PHOTO_SIZE.1,
         view: PhotoView::CloseUp,
         source: PhotoSource::GpPractice,
         exif_orientation: 1,
-        skin_type: 1 + (seed % 6) as u8,
+        skin_type: 1 + (variant % 6) as u8,
         finding: [
             Finding::Melanoma,
             Finding::BenignNaevus,
             Finding::SeborrhoeicKeratosis,
             Finding::Psoriasis,
-        ][(seed % 4) as usize],
+        ][(variant % 4) as usize],
         region: BodyRegion::Back,
         body_hair: 2,
         stage: 1,

@@ -20,6 +20,7 @@
 mod cache;
 mod cases;
 mod extras;
+pub mod hostile;
 pub mod orientation;
 mod people;
 mod photo;
@@ -32,8 +33,8 @@ use chrono::{DateTime, Utc};
 use dermdesk_protocol::Referral;
 
 pub use extras::{
-    build_demo_extras, DemoExtras, LARGE_PHOTOS_REFERRAL, LARGE_PHOTO_SIZE, ORIENTATION_CHART_REFERRAL,
-    ORIENTATION_CHART_SIZE,
+    build_demo_extras, large_close_up, DemoExtras, LARGE_PHOTOS_REFERRAL, LARGE_PHOTO_SIZE,
+    ORIENTATION_CHART_REFERRAL, ORIENTATION_CHART_SIZE,
 };
 pub use people::{
     nhs_number_is_synthetic, nhs_number_is_valid, synthetic_nhs_number, synthetic_patient_name,

@@ -28,7 +28,7 @@ use dermdesk_core::secrets::{MemorySecretStore, SecretStore as _, CACHE_KEY};
 use dermdesk_core::{Desk, DeskConfig};
 use dermdesk_imaging::{Pyramid, DZI_TILE_SIZE};
 use dermdesk_protocol::{PhotoMeta, Referral};
-use dermdesk_synth::{BodyRegion, DemoOptions, Finding, PhotoScale, PhotoSpec};
+use dermdesk_synth::{DemoOptions, PhotoScale, PhotoSpec};
 
 use crate::fixtures::{BenchDesk, BenchHub, Result};
 use crate::stats::Samples;
@@ -46,31 +46,11 @@ const THUMBNAIL_GOAL: f64 = 0.8;
 const FIRST_VIEW_GOAL: f64 = 1.5;
 const COMPARE4_GOAL_MB: f64 = 400.0;
 
-const WIDTH: u32 = 6000;
-const HEIGHT: u32 = 4000;
+const WIDTH: u32 = dermdesk_synth::LARGE_PHOTO_SIZE.0;
+const HEIGHT: u32 = dermdesk_synth::LARGE_PHOTO_SIZE.1;
 
 fn spec(seed: u64) -> PhotoSpec {
-    PhotoSpec {
-        seed,
-        subject_seed: seed * 7 + 1,
-        width: WIDTH,
-        height: HEIGHT,
-        view: dermdesk_protocol::PhotoView::CloseUp,
-        source: dermdesk_protocol::PhotoSource::GpPractice,
-        exif_orientation: 1,
-        skin_type: 1 + (seed % 6) as u8,
-        finding: [
-            Finding::Melanoma,
-            Finding::BenignNaevus,
-            Finding::SeborrhoeicKeratosis,
-            Finding::Psoriasis,
-        ][(seed % 4) as usize],
-        region: BodyRegion::Back,
-        body_hair: 2,
-        stage: 1,
-        quality: 90,
-        defect: Default::default(),
-    }
+    dermdesk_synth::large_close_up(seed, seed, seed * 7 + 1)
 }
 
 /// Four synthetic 24 MP photos, rendered once into `dir` and reused.

@@ -164,6 +164,18 @@ pub async fn wait_for(client: &Client, what: &str, timeout: Duration, script: &s
     }
 }
 
+/// Waits until the first sync has ended with every photo downloaded and verified.
+pub async fn wait_for_first_sync(client: &Client, timeout: Duration) {
+    wait_for(
+        client,
+        "every photo downloaded",
+        timeout,
+        "document.querySelector('#sync-progress')?.dataset.active === 'false' \
+         && !document.querySelector('#sync-last').textContent.includes('Not synced')",
+    )
+    .await;
+}
+
 pub async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("screenshot");
     std::fs::write(screenshot_dir().join(name), png).unwrap();

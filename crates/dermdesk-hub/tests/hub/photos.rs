@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use dermdesk_protocol::ErrorCode;
+use dermdesk_synth::hostile::jpeg_claiming;
 use sha2::{Digest, Sha256};
 
 use crate::support::TestHub;
@@ -138,15 +139,6 @@ async fn a_referral_must_describe_its_stored_photos_truthfully() {
     let not_stored = crate::support::referral("R-1", vec![photo]);
     assert!(test.hub.create_referral(&not_stored, &consultant.id).is_err());
     assert!(test.hub.add_photo_bytes(b"GIF89a not a photo").is_err());
-}
-
-/// A JPEG whose frame header is rewritten to claim `width` x `height` (the data stays 40x30).
-fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
-    let mut bytes = crate::support::fake_jpeg(9);
-    let sof = bytes.windows(2).position(|w| w == [0xff, 0xc0]).expect("baseline frame header");
-    bytes[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
-    bytes[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
-    bytes
 }
 
 #[tokio::test]
