@@ -137,17 +137,23 @@ async fn prepare<R: Runtime>(app: &AppHandle<R>, options: LaunchOptions) -> Resu
     .await
     .map_err(|e| CoreError::Io(e.to_string()))??;
     let first_start = vault.state()? == VaultState::NoPassphrase;
+    // A chosen instant only where nothing real depends on it: the demo (synthetic data) and
+    // development builds, which the end-to-end tests drive. A release build outside the demo
+    // always runs on the computer's clock.
+    let clock = dermdesk_core::clock::from_environment(options.demo || cfg!(debug_assertions))
+        .map_err(CoreError::Io)?;
 
     let mut hub = None;
     if options.demo && !options.offline {
         let demo_dir =
             paths.cache_dir().map_err(|e| CoreError::Io(e.to_string()))?.join("dermdesk").join("demo");
         // A desk starting afresh should not meet outcomes an earlier demo desk sent.
-        let embedded =
-            demo::start(demo_dir, first_start).await.map_err(|e| CoreError::Io(format!("demo hub: {e}")))?;
+        let embedded = demo::start(demo_dir, first_start, Arc::clone(&clock))
+            .await
+            .map_err(|e| CoreError::Io(format!("demo hub: {e}")))?;
         hub = Some(embedded);
     }
-    app.state::<AppState>().set_profile(Profile { config, secrets, vault, hub });
+    app.state::<AppState>().set_profile(Profile { config, secrets, vault, hub, clock });
     // In demo mode only (synthetic data), a passphrase from the environment lets a headless
     // screenshot run get past the lock screen.
     if options.demo {
@@ -171,9 +177,12 @@ pub(crate) async fn open_desk<R: Runtime>(app: &AppHandle<R>, key: CacheKey) -> 
     let state = app.state::<AppState>();
     let profile = state.profile().map_err(|e| CoreError::Io(e.message))?;
     let (config, secrets) = (profile.config.clone(), Arc::clone(&profile.secrets));
-    let desk = tauri::async_runtime::spawn_blocking(move || Desk::open_with_key(config, secrets, &key))
-        .await
-        .map_err(|e| CoreError::Io(e.to_string()))??;
+    let clock = Arc::clone(&profile.clock);
+    let desk = tauri::async_runtime::spawn_blocking(move || {
+        Desk::open_with_key(config, secrets, &key).map(|desk| desk.with_clock(clock))
+    })
+    .await
+    .map_err(|e| CoreError::Io(e.to_string()))??;
     let desk = Arc::new(desk);
 
     if let Some(embedded) = &profile.hub {

@@ -28,6 +28,9 @@ pub struct Profile {
     pub vault: Vault,
     /// Kept alive for the app's lifetime in demo mode.
     pub hub: Option<EmbeddedHub>,
+    /// "Now" for the desk (and the embedded hub): the computer's clock, or `DERMDESK_NOW` in
+    /// the demo and development builds (`dermdesk_core::clock`).
+    pub clock: dermdesk_core::clock::SharedClock,
 }
 
 /// What the lock screen shows.

@@ -5,7 +5,6 @@
 //! goes to the service with the outcomes (`POST /v1/audit`), which checks it continues the one
 //! it holds.
 
-use chrono::Utc;
 use dermdesk_protocol::audit::{verify_chain, AuditEntry, AuditEvent, AUDIT_GENESIS, MAX_AUDIT_BATCH};
 
 use crate::client::HubClient;
@@ -31,7 +30,7 @@ impl Desk {
         outcome_id: Option<&str>,
         detail: Option<&str>,
     ) -> Result<(), CoreError> {
-        self.cache().append_audit(event, referral_id, outcome_id, detail, Utc::now())?;
+        self.cache().append_audit(event, referral_id, outcome_id, detail, self.now())?;
         Ok(())
     }
 

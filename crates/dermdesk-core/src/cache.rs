@@ -1595,14 +1595,14 @@ mod tests {
             photos: photos.iter().map(|id| photo(id)).collect(),
             ..crate::plan::tests::referral(id, 1)
         };
-        CacheOp::Upsert { referral: Box::new(referral), due_at: Utc::now() }
+        CacheOp::Upsert { referral: Box::new(referral), due_at: crate::clock::test_instant() }
     }
 
     #[test]
     fn a_page_drops_only_the_photos_no_referral_names_after_it() {
         let dir = tempfile::tempdir().unwrap();
         let mut cache = Cache::open(&dir.path().join("cache.sqlite3"), &[7; 32]).unwrap();
-        let now = Utc::now();
+        let now = crate::clock::test_instant();
         cache.apply(&[upsert("R1", &["a", "b"])], now).unwrap();
         for id in ["a", "b"] {
             cache.store_verified_photo(&id.repeat(64), "image/jpeg", b"abc", now).unwrap();
@@ -1622,7 +1622,7 @@ mod tests {
     fn what_is_made_from_a_photo_is_kept_only_with_the_photo_and_goes_with_it() {
         let dir = tempfile::tempdir().unwrap();
         let mut cache = Cache::open(&dir.path().join("cache.sqlite3"), &[7; 32]).unwrap();
-        let now = Utc::now();
+        let now = crate::clock::test_instant();
         let derived = PhotoDerived {
             width: 6,
             height: 4,
@@ -1657,7 +1657,7 @@ mod tests {
     fn the_worklist_table_is_filled_from_an_older_cache() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cache.sqlite3");
-        let now = Utc::now();
+        let now = crate::clock::test_instant();
         let expected = {
             let cache = Cache::open(&path, &[7; 32]).unwrap();
             let mut cache = cache;

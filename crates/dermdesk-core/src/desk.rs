@@ -65,6 +65,8 @@ pub struct Desk {
     /// are no usable image): not downloaded again. Filled from the cache's photo failures on
     /// first use, so a restart does not fetch a content-refused photo again either.
     refused_photos: Mutex<Option<std::collections::HashSet<String>>>,
+    /// Where "now" comes from (`clock.rs`): the computer's clock unless [`Desk::with_clock`].
+    clock: crate::clock::SharedClock,
 }
 
 /// How a photo failure refused for good by its bytes starts (kept across restarts), and one
@@ -157,11 +159,23 @@ impl Desk {
             deadlines,
             photo_server: crate::photos::PhotoServer::default(),
             refused_photos: Mutex::default(),
+            clock: Arc::new(crate::clock::SystemClock),
         };
         // A key replacement interrupted after the service confirmed it is completed before
         // anything can be signed (keys.rs).
         desk.finish_local_key_swap()?;
         Ok(desk)
+    }
+
+    /// The same desk on another clock (the demo and the tests run at a chosen instant).
+    pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Desk {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the desk's clock: every due date shown and every time stamp kept is taken here.
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        self.clock.now()
     }
 
     /// The working-day limit and bank holiday calendar due dates are counted in.
@@ -299,7 +313,7 @@ impl Desk {
         let cache = self.cache();
         let cached =
             cache.referral(referral_id)?.ok_or_else(|| CoreError::UnknownReferral(referral_id.to_owned()))?;
-        cache.mark_opened(referral_id, Utc::now())?;
+        cache.mark_opened(referral_id, self.now())?;
         let failures: HashMap<String, String> =
             cache.photo_failures()?.into_iter().map(|(id, _attempts, problem)| (id, problem)).collect();
         let photo_items = |metas: &[dermdesk_protocol::PhotoMeta]| -> Result<Vec<PhotoItem>, CoreError> {
@@ -352,7 +366,7 @@ impl Desk {
             changes_since_signed: changes,
             can_sign_again,
             due_at: cached.due_at,
-            due: views::due_view(&cached, Utc::now(), &self.deadlines.calendar),
+            due: views::due_view(&cached, self.now(), &self.deadlines.calendar),
             removed_reason: cached.removed_reason.map(|r| crate::cache::removal_reason_str(r).to_owned()),
             conflict: views::conflict_reason(&cached, latest.as_ref(), draft.is_some()),
             outcome: latest.as_ref().map(views::outcome_view),
@@ -381,7 +395,7 @@ impl Desk {
                 MAX_DRAFT_BYTES / 1024
             )));
         }
-        self.cache().save_draft(referral_id, &body, Utc::now()).map_err(|e| e.while_saving("the draft"))
+        self.cache().save_draft(referral_id, &body, self.now()).map_err(|e| e.while_saving("the draft"))
     }
 
     pub fn discard_draft(&self, referral_id: &str) -> Result<(), CoreError> {
@@ -449,7 +463,7 @@ impl Desk {
                 "the keychain holds a different key than the one enrolled".into(),
             ));
         }
-        let now = Utc::now();
+        let now = self.now();
         let payload = OutcomePayload {
             outcome_id: uuid::Uuid::new_v4().to_string(),
             referral_id: referral_id.to_owned(),
@@ -512,10 +526,11 @@ impl Desk {
             summary.pages += 1;
             summary.changes += page.changes.len() as u64;
             let deadlines = self.deadlines.clone();
+            let now = self.now();
             self.with_cache(move |cache| {
                 let operations =
                     plan_feed_page(&cache.local_referrals(&referral_ids(&page))?, &page, &deadlines);
-                cache.apply(&operations, Utc::now())
+                cache.apply(&operations, now)
             })
             .await?;
             on_page(summary);
@@ -523,7 +538,7 @@ impl Desk {
                 break;
             }
         }
-        self.cache().set_meta("last_feed_at", &Utc::now().to_rfc3339())?;
+        self.cache().set_meta("last_feed_at", &self.now().to_rfc3339())?;
         Ok(summary)
     }
 
@@ -770,10 +785,10 @@ impl Desk {
                 let size = bytes.len() as u64;
                 let media_type = meta.media_type.clone();
                 let bytes = Arc::new(bytes);
-                let (id, stored) = (content_id.clone(), Arc::clone(&bytes));
+                let (id, stored, now) = (content_id.clone(), Arc::clone(&bytes), self.now());
                 self.with_cache(move |cache| {
                     cache
-                        .store_verified_photo(&id, &media_type, &stored, Utc::now())
+                        .store_verified_photo(&id, &media_type, &stored, now)
                         .map_err(|e| e.while_saving("a downloaded photo"))
                 })
                 .await?;
@@ -822,7 +837,7 @@ impl Desk {
     /// An outcome becomes `sent` only on a receipt signed by the service's key for exactly it.
     pub async fn push_outbox(self: &Arc<Self>, client: &HubClient) -> Result<Vec<String>, CoreError> {
         self.finish_key_rotation(client).await;
-        let now = Utc::now();
+        let now = self.now();
         let due: Vec<_> = self
             .cache()
             .outbox()?
@@ -842,11 +857,11 @@ impl Desk {
                 );
                 changed.push(row.referral_id.clone());
             }
-            let update = after_push(result, row.attempts, Utc::now(), rand::random::<f64>());
+            let update = after_push(result, row.attempts, self.now(), rand::random::<f64>());
             let cache = self.cache();
             match &update {
                 OutboxUpdate::Sent(receipt) => {
-                    cache.mark_sent(&row.outcome_id, receipt, Utc::now())?;
+                    cache.mark_sent(&row.outcome_id, receipt, self.now())?;
                     tracing::info!("outcome delivered");
                     drop(cache);
                     self.audit(
@@ -881,7 +896,7 @@ impl Desk {
 
     /// Makes every queued outcome due for sending now.
     pub fn retry_outbox_now(&self) -> Result<usize, CoreError> {
-        self.cache().retry_outbox_now(Utc::now())
+        self.cache().retry_outbox_now(self.now())
     }
 
     /// When the next queued outcome is due for a retry, if any.
@@ -898,7 +913,7 @@ impl Desk {
     /// Applies the retention rule; returns how many referrals were purged.
     pub fn purge_expired(&self, retention: std::time::Duration) -> Result<usize, CoreError> {
         let mut cache = self.cache();
-        let purge = crate::plan::referrals_to_purge(&cache.sent_referrals()?, Utc::now(), retention);
+        let purge = crate::plan::referrals_to_purge(&cache.sent_referrals()?, self.now(), retention);
         if !purge.is_empty() {
             cache.purge_referrals(&purge)?;
             tracing::info!(count = purge.len(), "purged referrals past retention");
@@ -907,7 +922,7 @@ impl Desk {
     }
 
     pub fn record_sync_success(&self) -> Result<(), CoreError> {
-        self.cache().set_meta("last_sync_at", &Utc::now().to_rfc3339())
+        self.cache().set_meta("last_sync_at", &self.now().to_rfc3339())
     }
 }
 

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -197,7 +196,7 @@ impl Worker {
         let mut pause = if settled { self.settings.interval } else { self.settings.offline_poll };
         // Wake for the next outbox retry.
         if let Ok(Some(next)) = self.desk.next_outbox_attempt() {
-            let until = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            let until = (next - self.desk.now()).to_std().unwrap_or(Duration::ZERO);
             pause = pause.min(until.max(Duration::from_millis(200)));
         }
         pause
@@ -300,7 +299,8 @@ impl Worker {
         self.desk.record_sync_success()?;
         if failures > 0 {
             return Err(CoreError::PhotoDamaged(format!(
-                "{failures} photo(s) stayed damaged after {} attempts",
+                "{} stayed damaged after {} attempts",
+                if failures == 1 { "1 photo".to_owned() } else { format!("{failures} photos") },
                 crate::plan::PHOTO_ATTEMPTS_PER_SYNC
             )));
         }

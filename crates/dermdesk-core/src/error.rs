@@ -75,8 +75,9 @@ pub enum CoreError {
     #[error("The service address is not allowed: {0}")]
     BadServiceUrl(String),
     #[error(
-        "That passphrase is not right. {attempts_left} attempts are left before Derm Desk erases this \
-         computer's encrypted cache (you would then sign in again). Wait {wait_seconds} s before trying again."
+        "That passphrase is not right. {} before Derm Desk erases this \
+         computer's encrypted cache (you would then sign in again). Wait {wait_seconds} s before trying again.",
+        attempts_left_phrase(.attempts_left)
     )]
     WrongPassphrase { attempts_left: u32, wait_seconds: u64 },
     #[error("Too many wrong passphrases in a row: wait {wait_seconds} s before the next attempt. Nothing was tried.")]
@@ -230,5 +231,26 @@ impl CoreError {
             CoreError::DiskFull(_) => CoreError::DiskFull(what.to_owned()),
             other => other,
         }
+    }
+}
+
+/// "1 attempt is left", "9 attempts are left".
+fn attempts_left_phrase(attempts_left: &u32) -> String {
+    match attempts_left {
+        1 => "1 attempt is left".to_owned(),
+        n => format!("{n} attempts are left"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CoreError;
+
+    #[test]
+    fn the_attempts_left_agree_with_their_number() {
+        let said = |attempts_left| CoreError::WrongPassphrase { attempts_left, wait_seconds: 4 }.to_string();
+        assert!(said(1).contains(" 1 attempt is left before "), "{}", said(1));
+        assert!(said(2).contains(" 2 attempts are left before "), "{}", said(2));
+        assert!(said(9).contains(" 9 attempts are left before "), "{}", said(9));
     }
 }

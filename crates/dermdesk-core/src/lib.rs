@@ -18,6 +18,7 @@
 pub mod audit;
 pub mod cache;
 pub mod client;
+pub mod clock;
 pub mod deadline;
 pub mod desk;
 pub mod diagnoses;

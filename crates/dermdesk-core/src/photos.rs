@@ -354,7 +354,7 @@ impl Desk {
             thumbnail: derived.thumbnail.clone(),
             quality_json,
         };
-        match self.cache().store_photo_derived(content_id, &kept, chrono::Utc::now()) {
+        match self.cache().store_photo_derived(content_id, &kept, self.now()) {
             Ok(()) => true,
             Err(error) => {
                 tracing::warn!("a photo's preview could not be kept in the cache: {error}");
@@ -480,7 +480,6 @@ fn static_media_type(media_type: &str) -> &'static str {
 mod tests {
     use std::path::Path;
 
-    use chrono::Utc;
     use dermdesk_protocol::{PhotoMeta, PhotoSource, PhotoView};
     use sha2::{Digest, Sha256};
 
@@ -501,7 +500,7 @@ mod tests {
                 width: 1,
                 height: 1,
                 media_type: "image/jpeg".into(),
-                captured_at: Utc::now(),
+                captured_at: crate::clock::test_instant(),
                 view: PhotoView::Overview,
                 body_site: "left forearm".into(),
                 source: PhotoSource::GpPractice,
@@ -513,10 +512,15 @@ mod tests {
         };
         let mut cache = desk.cache();
         cache
-            .apply(&[CacheOp::Upsert { referral: Box::new(referral), due_at: Utc::now() }], Utc::now())
+            .apply(
+                &[CacheOp::Upsert { referral: Box::new(referral), due_at: crate::clock::test_instant() }],
+                crate::clock::test_instant(),
+            )
             .unwrap();
         for (meta, bytes) in metas.iter().zip(photos) {
-            cache.store_verified_photo(&meta.content_id, "image/jpeg", bytes, Utc::now()).unwrap();
+            cache
+                .store_verified_photo(&meta.content_id, "image/jpeg", bytes, crate::clock::test_instant())
+                .unwrap();
         }
         drop(cache);
         (desk, metas.into_iter().map(|meta| meta.content_id).collect())

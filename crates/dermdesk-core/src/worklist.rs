@@ -333,7 +333,7 @@ pub fn london_days(from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<U
 impl Desk {
     /// One page of the worklist for `query`, with its counts.
     pub fn worklist_query(&self, query: &WorklistQuery) -> Result<WorklistPage, CoreError> {
-        self.worklist_query_at(query, Utc::now())
+        self.worklist_query_at(query, self.now())
     }
 
     fn worklist_query_at(
@@ -367,7 +367,7 @@ impl Desk {
     /// Every cached referral as a worklist row, in worklist order (no filter, no paging).
     pub fn worklist(&self) -> Result<Vec<WorklistRow>, CoreError> {
         let entries = self.cache().worklist_page(&WorklistFilter::default(), 0, None)?;
-        let now = Utc::now();
+        let now = self.now();
         let calendar = &self.deadline_policy().calendar;
         Ok(entries.iter().map(|entry| views::worklist_row(entry, now, calendar)).collect())
     }
@@ -382,7 +382,7 @@ impl Desk {
         }
         let (start, end) = london_days(from, to);
         let entries = self.cache().worklist_due_between(start, end)?;
-        let now = Utc::now();
+        let now = self.now();
         let calendar = &self.deadline_policy().calendar;
         Ok(entries.iter().map(|entry| views::worklist_row(entry, now, calendar)).collect())
     }

@@ -4,7 +4,6 @@
 //! the last hash, every hash recomputed. A repeat of entries already held is accepted if they
 //! are identical (a lost acknowledgement), refused if they differ (a rewritten history).
 
-use chrono::Utc;
 use dermdesk_protocol::audit::{
     verify_chain, AuditAck, AuditEntry, AuditRecord, AUDIT_GENESIS, MAX_AUDIT_BATCH,
 };
@@ -55,7 +54,7 @@ impl Hub {
                     "the audit log does not continue the chain held for this device ({problem}); nothing was recorded"
                 ))
             })?;
-            let received_at = timestamp(Utc::now());
+            let received_at = timestamp(self.now());
             for entry in &new {
                 let record = &entry.record;
                 let event = serde_json::to_value(record.event)

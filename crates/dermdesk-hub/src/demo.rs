@@ -47,7 +47,18 @@ impl Hub {
         photo_scale: PhotoScale,
         extras: DemoExtras,
     ) -> Result<DemoSeed, HubError> {
-        let now = chrono::Utc::now();
+        self.seed_synthetic_demo_at(cache_dir, photo_scale, extras, self.now())
+    }
+
+    /// [`Hub::seed_synthetic_demo_with`] with the referrals' arrival dates counted back from
+    /// `now` rather than the hub's clock.
+    pub fn seed_synthetic_demo_at(
+        &self,
+        cache_dir: &Path,
+        photo_scale: PhotoScale,
+        extras: DemoExtras,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<DemoSeed, HubError> {
         let options = DemoOptions { seed: DEMO_SEED, referrals: DEFAULT_REFERRALS, photo_scale, now };
         let mut demo = dermdesk_synth::build_demo_set(cache_dir, &options)?;
         let added = dermdesk_synth::build_demo_extras(&cache_dir.join("extras"), extras, now)?;

@@ -7,7 +7,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chrono::Utc;
 use dermdesk_protocol::signature::{decode_public_key, key_id};
 use dermdesk_protocol::{Consultant, EnrolRequest, EnrolResponse};
 use rand::rngs::OsRng;
@@ -66,7 +65,7 @@ impl Hub {
         self.write(|transaction| {
             transaction.execute(
                 "INSERT INTO enrolment_codes (code, consultant_id, created_at) VALUES (?1, ?2, ?3)",
-                params![code, consultant_id, timestamp(Utc::now())],
+                params![code, consultant_id, timestamp(self.now())],
             )?;
             Ok(())
         })?;
@@ -101,7 +100,7 @@ impl Hub {
                 )
                 .optional()?;
             let (consultant_id, display_name) = consultant.ok_or(HubError::EnrolmentRefused)?;
-            let now = timestamp(Utc::now());
+            let now = timestamp(self.now());
             transaction.execute(
                 "UPDATE enrolment_codes SET used_at = ?2, used_by_device = ?3 WHERE code = ?1",
                 params![code, now, device_id],
@@ -139,7 +138,7 @@ impl Hub {
         self.write(|transaction| {
             let changed = transaction.execute(
                 "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
-                params![device_id, timestamp(Utc::now())],
+                params![device_id, timestamp(self.now())],
             )?;
             if changed == 0 {
                 return Err(HubError::not_found("device", device_id));

@@ -25,6 +25,7 @@ pub(crate) fn append_change(
     consultant_id: &str,
     referral_id: &str,
     entry: FeedEntry,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), HubError> {
     connection.execute(
         "DELETE FROM feed WHERE consultant_id = ?1 AND referral_id = ?2",
@@ -37,7 +38,7 @@ pub(crate) fn append_change(
     };
     connection.execute(
         "INSERT INTO feed (consultant_id, referral_id, kind, reason, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![consultant_id, referral_id, kind, reason, timestamp(chrono::Utc::now())],
+        params![consultant_id, referral_id, kind, reason, timestamp(now)],
     )?;
     Ok(())
 }

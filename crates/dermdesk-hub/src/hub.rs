@@ -30,6 +30,18 @@ struct Inner {
     photo_dir: PathBuf,
     /// The hub's own key, which signs receipts (`keys.rs`); loaded once at open.
     receipt_key: SigningKey,
+    /// Where "now" comes from: the computer's clock, or a chosen instant in the demo and tests.
+    clock: HubClock,
+}
+
+/// "Now" for the hub. The hub never imports the app's core, so its clock is a plain function.
+pub type HubClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// A clock that starts at `start` and runs at the pace of the monotonic clock (the demo and the
+/// tests run the hub "on a Friday at 16:59" this way).
+pub fn clock_starting_at(start: DateTime<Utc>) -> HubClock {
+    let since = std::time::Instant::now();
+    Arc::new(move || start + chrono::Duration::from_std(since.elapsed()).unwrap_or_default())
 }
 
 impl std::fmt::Debug for Hub {
@@ -77,6 +89,15 @@ impl Hub {
     /// Opens the hub's database (`None`: in memory, gone when the last clone is dropped) and
     /// its photo directory, creating both if needed.
     pub fn open(db_path: Option<&Path>, photo_dir: &Path) -> Result<Hub, HubError> {
+        Hub::open_with_clock(db_path, photo_dir, Arc::new(Utc::now))
+    }
+
+    /// [`Hub::open`] on another clock.
+    pub fn open_with_clock(
+        db_path: Option<&Path>,
+        photo_dir: &Path,
+        clock: HubClock,
+    ) -> Result<Hub, HubError> {
         std::fs::create_dir_all(photo_dir)?;
         let mut connection = db::open(db_path)?;
         let receipt_key = load_or_create_hub_key(&mut connection)?;
@@ -85,8 +106,14 @@ impl Hub {
                 connection: Mutex::new(connection),
                 photo_dir: photo_dir.to_path_buf(),
                 receipt_key,
+                clock,
             }),
         })
+    }
+
+    /// Now, by the hub's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.inner.clock)()
     }
 
     /// The hub's public key, which signs every receipt (`GET /v1/hub-key`).
@@ -136,7 +163,7 @@ impl Hub {
         self.write(|transaction| {
             transaction.execute(
                 "INSERT INTO consultants (id, display_name, created_at) VALUES (?1, ?2, ?3)",
-                params![id, display_name, timestamp(Utc::now())],
+                params![id, display_name, timestamp(self.now())],
             )?;
             Ok(())
         })?;
@@ -164,7 +191,7 @@ impl Hub {
                 )));
             }
             check_photos(transaction, &referral.photos)?;
-            let now = timestamp(Utc::now());
+            let now = timestamp(self.now());
             transaction.execute(
                 "INSERT INTO referrals (id, version, json, consultant_id, status, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -178,8 +205,8 @@ impl Hub {
                 ],
             )?;
             link_photos(transaction, referral)?;
-            record_assignment(transaction, &referral.id, assign_to)?;
-            append_change(transaction, assign_to, &referral.id, FeedEntry::Upsert)
+            record_assignment(transaction, &referral.id, assign_to, self.now())?;
+            append_change(transaction, assign_to, &referral.id, FeedEntry::Upsert, self.now())
         })
     }
 
@@ -204,11 +231,11 @@ impl Hub {
                     referral.id,
                     to_sql_integer(version)?,
                     referral_json(&stored)?,
-                    timestamp(Utc::now())
+                    timestamp(self.now())
                 ],
             )?;
             link_photos(transaction, &stored)?;
-            append_change(transaction, &state.consultant_id, &referral.id, FeedEntry::Upsert)?;
+            append_change(transaction, &state.consultant_id, &referral.id, FeedEntry::Upsert, self.now())?;
             Ok(version)
         })
     }
@@ -222,12 +249,13 @@ impl Hub {
                 ReferralStatus::Withdrawn => return Ok(()),
                 ReferralStatus::Decided => return Err(HubError::AlreadyDecided(referral_id.to_string())),
             }
-            set_status(transaction, referral_id, ReferralStatus::Withdrawn)?;
+            set_status(transaction, referral_id, ReferralStatus::Withdrawn, self.now())?;
             append_change(
                 transaction,
                 &state.consultant_id,
                 referral_id,
                 FeedEntry::Removed(RemovalReason::Withdrawn),
+                self.now(),
             )
         })
     }
@@ -252,16 +280,17 @@ impl Hub {
             }
             transaction.execute(
                 "UPDATE referrals SET consultant_id = ?2, updated_at = ?3 WHERE id = ?1",
-                params![referral_id, to_consultant_id, timestamp(Utc::now())],
+                params![referral_id, to_consultant_id, timestamp(self.now())],
             )?;
-            record_assignment(transaction, referral_id, to_consultant_id)?;
+            record_assignment(transaction, referral_id, to_consultant_id, self.now())?;
             append_change(
                 transaction,
                 &state.consultant_id,
                 referral_id,
                 FeedEntry::Removed(RemovalReason::Reassigned),
+                self.now(),
             )?;
-            append_change(transaction, to_consultant_id, referral_id, FeedEntry::Upsert)
+            append_change(transaction, to_consultant_id, referral_id, FeedEntry::Upsert, self.now())
         })
     }
 
@@ -335,10 +364,11 @@ pub(crate) fn set_status(
     connection: &Connection,
     referral_id: &str,
     status: ReferralStatus,
+    now: DateTime<Utc>,
 ) -> Result<(), HubError> {
     connection.execute(
         "UPDATE referrals SET status = ?2, updated_at = ?3 WHERE id = ?1",
-        params![referral_id, status.as_str(), timestamp(Utc::now())],
+        params![referral_id, status.as_str(), timestamp(now)],
     )?;
     Ok(())
 }
@@ -405,10 +435,11 @@ fn record_assignment(
     connection: &Connection,
     referral_id: &str,
     consultant_id: &str,
+    now: DateTime<Utc>,
 ) -> Result<(), HubError> {
     connection.execute(
         "INSERT OR IGNORE INTO referral_assignments (referral_id, consultant_id, assigned_at) VALUES (?1, ?2, ?3)",
-        params![referral_id, consultant_id, timestamp(Utc::now())],
+        params![referral_id, consultant_id, timestamp(now)],
     )?;
     Ok(())
 }

@@ -202,7 +202,7 @@ impl Hub {
             }
             verify_key_rotation(&payload, &request.proof, &current.public_key).map_err(refused)?;
 
-            let rotated_at = Utc::now();
+            let rotated_at = self.now();
             let now = timestamp(rotated_at);
             transaction.execute(
                 "UPDATE device_keys SET retired_at = ?3, replaced_by = ?4 WHERE device_id = ?1 AND key_id = ?2",

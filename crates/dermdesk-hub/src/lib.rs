@@ -30,5 +30,5 @@ pub use demo::{DemoSeed, DEMO_SEED};
 pub use error::HubError;
 pub use faults::{FaultConfig, FaultCounts, FaultReport, FaultState, RouteCounts};
 pub use http::{app, serve, AppError, ServerConfig, JSON_BODY_LIMIT};
-pub use hub::Hub;
+pub use hub::{clock_starting_at, Hub, HubClock};
 pub use outcomes::StoredOutcome;

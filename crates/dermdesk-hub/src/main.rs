@@ -135,6 +135,19 @@ impl Drop for TemporaryDir {
     }
 }
 
+/// The reference hub runs on the computer's clock, or from `DERMDESK_NOW` (RFC 3339) on: the
+/// end-to-end tests run the hub and the app at the same chosen instant.
+fn clock_from_environment() -> Result<dermdesk_hub::HubClock, String> {
+    match std::env::var("DERMDESK_NOW") {
+        Ok(text) if !text.trim().is_empty() => {
+            let start = chrono::DateTime::parse_from_rfc3339(text.trim())
+                .map_err(|error| format!("DERMDESK_NOW={text:?} is not an RFC 3339 instant ({error})"))?;
+            Ok(dermdesk_hub::clock_starting_at(start.with_timezone(&chrono::Utc)))
+        }
+        _ => Ok(Arc::new(chrono::Utc::now)),
+    }
+}
+
 fn run_serve(args: ServeArgs) -> Result<(), String> {
     let (photo_dir, _temporary) = match (&args.photos, &args.db) {
         (Some(photos), _) => (photos.clone(), None),
@@ -144,8 +157,8 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
             (dir.clone(), Some(TemporaryDir(dir)))
         }
     };
-    let hub =
-        Hub::open(args.db.as_deref(), &photo_dir).map_err(|error| format!("cannot open the hub: {error}"))?;
+    let hub = Hub::open_with_clock(args.db.as_deref(), &photo_dir, clock_from_environment()?)
+        .map_err(|error| format!("cannot open the hub: {error}"))?;
     let admin_token =
         args.admin_token.or_else(|| std::env::var(ADMIN_TOKEN_ENV).ok()).filter(|token| !token.is_empty());
     let admin_enabled = admin_token.is_some();
@@ -210,9 +223,13 @@ fn seed_demo(hub: &Hub, scale: DemoScale, extras: DemoExtras) -> Result<dermdesk
         .map_err(|error| format!("cannot build or seed the demo set in {}: {error}", cache_dir.display()))
 }
 
+/// `$DERMDESK_DEMO_PHOTO_CACHE` (the end-to-end tests share one), else
 /// `$XDG_CACHE_HOME/dermdesk/demo`, else `~/.cache/dermdesk/demo`, else under the temp dir.
 fn demo_cache_dir() -> PathBuf {
     let non_empty = |name| std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from);
+    if let Some(shared) = non_empty("DERMDESK_DEMO_PHOTO_CACHE") {
+        return shared;
+    }
     non_empty("XDG_CACHE_HOME")
         .or_else(|| non_empty("HOME").map(|home| home.join(".cache")))
         .unwrap_or_else(std::env::temp_dir)

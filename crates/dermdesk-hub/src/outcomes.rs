@@ -80,7 +80,7 @@ impl Hub {
                 });
             }
 
-            let receipt = self.signed_receipt(&payload.outcome_id, referral_id, &payload_hash, Utc::now())?;
+            let receipt = self.signed_receipt(&payload.outcome_id, referral_id, &payload_hash, self.now())?;
             let payload_json = serde_json::to_string(payload)
                 .map_err(|error| HubError::Corrupt(format!("outcome does not serialise: {error}")))?;
             transaction.execute(
@@ -97,7 +97,7 @@ impl Hub {
                     receipt.receipt_jws,
                 ],
             )?;
-            set_status(transaction, referral_id, ReferralStatus::Decided)?;
+            set_status(transaction, referral_id, ReferralStatus::Decided, self.now())?;
             Ok(receipt)
         })
     }

@@ -10,7 +10,6 @@ use std::fs::{self, File};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
 use dermdesk_protocol::{is_content_id, MAX_PHOTO_BYTES};
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -173,7 +172,7 @@ impl Hub {
         self.write(|transaction| {
             transaction.execute(
                 "INSERT OR IGNORE INTO photos (content_id, size, media_type, stored_at) VALUES (?1, ?2, ?3, ?4)",
-                params![content_id, to_sql_integer(size)?, media_type, timestamp(Utc::now())],
+                params![content_id, to_sql_integer(size)?, media_type, timestamp(self.now())],
             )?;
             Ok(())
         })

@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn the_orientation_chart_referral_holds_eight_tagged_photos_from_a_test_patient() {
         let dir = tempfile::tempdir().unwrap();
-        let now = chrono::Utc::now();
+        let now = "2026-12-02T10:30:00Z".parse().unwrap();
         let extras = DemoExtras { orientation_chart: true, large_photos: false };
         let set = build_demo_extras(dir.path(), extras, now).unwrap();
         assert_eq!(set.referrals.len(), 1);

@@ -95,6 +95,12 @@ pub fn build_demo_set(cache_dir: &Path, options: &DemoOptions) -> std::io::Resul
     build_demo_set_with_report(cache_dir, options).map(|(set, _)| set)
 }
 
+/// The demo's referrals as [`build_demo_set`] would make them, but without rendering any photo
+/// (`photos` empty): what a test needs to know when each arrived and from which nation.
+pub fn plan_demo_referrals(options: &DemoOptions) -> Vec<Referral> {
+    plan::plan(options).into_iter().map(|planned| planned.referral).collect()
+}
+
 /// [`build_demo_set`], also saying how many photos were rendered and how many reused.
 pub fn build_demo_set_with_report(
     cache_dir: &Path,

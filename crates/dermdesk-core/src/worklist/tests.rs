@@ -19,7 +19,9 @@ use crate::DeskConfig;
 
 fn open_desk(dir: &Path) -> Desk {
     let config = DeskConfig { data_dir: dir.join("desk"), device_name: "test".into() };
-    Desk::open(config, Arc::new(MemorySecretStore::default())).unwrap()
+    Desk::open(config, Arc::new(MemorySecretStore::default()))
+        .unwrap()
+        .with_clock(Arc::new(crate::clock::FixedClock::new(crate::clock::test_instant())))
 }
 
 struct Spec {
@@ -45,7 +47,9 @@ fn referral(spec: &Spec) -> Referral {
 
 fn upsert(desk: &Desk, referral: Referral) {
     let due_at = desk.deadline_policy().due(referral.received_at, referral.practice.nation).due_at;
-    desk.cache().apply(&[CacheOp::Upsert { referral: Box::new(referral), due_at }], Utc::now()).unwrap();
+    desk.cache()
+        .apply(&[CacheOp::Upsert { referral: Box::new(referral), due_at }], crate::clock::test_instant())
+        .unwrap();
 }
 
 fn signed(referral_id: &str) -> SignedOutcome {
@@ -57,7 +61,7 @@ fn signed(referral_id: &str) -> SignedOutcome {
             consultant_id: "C1".into(),
             device_id: "D1".into(),
             key_id: "K1".into(),
-            signed_at: Utc::now(),
+            signed_at: crate::clock::test_instant(),
             outcome: Outcome {
                 kind: OutcomeKind::RequestMoreInformation,
                 appointment_urgency: None,
@@ -77,7 +81,7 @@ fn receipt(outcome: &SignedOutcome) -> dermdesk_protocol::OutcomeReceipt {
         outcome_id: outcome.payload.outcome_id.clone(),
         referral_id: outcome.payload.referral_id.clone(),
         payload_sha256: String::new(),
-        received_at: Utc::now(),
+        received_at: crate::clock::test_instant(),
         hub_key_id: String::new(),
         first_receipt: true,
         receipt_jws: String::new(),
@@ -165,15 +169,17 @@ fn desk_in_every_state(dir: &Path) -> Desk {
     }
     let mut cache = desk.cache();
     for id in ["R-002", "R-003", "R-004", "R-005", "R-006", "R-007", "R-008"] {
-        cache.mark_opened(id, Utc::now()).unwrap();
+        cache.mark_opened(id, crate::clock::test_instant()).unwrap();
     }
-    cache.save_draft("R-003", "{}", Utc::now()).unwrap();
+    cache.save_draft("R-003", "{}", crate::clock::test_instant()).unwrap();
     for id in ["R-004", "R-005", "R-006", "R-007"] {
         let outcome = signed(id);
         let reviewed = cache.referral(id).unwrap().unwrap().referral;
-        cache.queue_outcome(&outcome, &reviewed, Utc::now()).unwrap();
+        cache.queue_outcome(&outcome, &reviewed, crate::clock::test_instant()).unwrap();
         match id {
-            "R-005" => cache.mark_sent(&outcome.payload.outcome_id, &receipt(&outcome), Utc::now()).unwrap(),
+            "R-005" => cache
+                .mark_sent(&outcome.payload.outcome_id, &receipt(&outcome), crate::clock::test_instant())
+                .unwrap(),
             "R-006" => cache
                 .mark_outcome_failed(
                     &outcome.payload.outcome_id,
@@ -187,11 +193,11 @@ fn desk_in_every_state(dir: &Path) -> Desk {
             _ => {}
         }
     }
-    cache.save_draft("R-008", "{}", Utc::now()).unwrap();
+    cache.save_draft("R-008", "{}", crate::clock::test_instant()).unwrap();
     cache
         .apply(
             &[CacheOp::MarkRemoved { referral_id: "R-008".into(), reason: RemovalReason::Withdrawn }],
-            Utc::now(),
+            crate::clock::test_instant(),
         )
         .unwrap();
     drop(cache);
@@ -234,7 +240,9 @@ fn every_change_keeps_the_stored_status_the_rule_s() {
 
     // Discarding a draft, then the referral disappearing from the feed: rows follow.
     desk.discard_draft("R-003").unwrap();
-    desk.cache().apply(&[CacheOp::Delete { referral_id: "R-001".into() }], Utc::now()).unwrap();
+    desk.cache()
+        .apply(&[CacheOp::Delete { referral_id: "R-001".into() }], crate::clock::test_instant())
+        .unwrap();
     let page = desk.worklist_query(&WorklistQuery::default()).unwrap();
     assert_eq!(page.total_matching, 7);
     assert_eq!(page.counts_by_status[&S::Draft], 0);
@@ -493,21 +501,25 @@ fn readiness_of_a_cache() {
     let mut withdrawn = referral(&SPECS[2]);
     withdrawn.photos = vec![photo_meta("d", 3)];
     upsert(&desk, withdrawn);
-    desk.cache().save_draft("R-003", "{}", Utc::now()).unwrap();
+    desk.cache().save_draft("R-003", "{}", crate::clock::test_instant()).unwrap();
     desk.cache()
         .apply(
             &[CacheOp::MarkRemoved { referral_id: "R-003".into(), reason: RemovalReason::Withdrawn }],
-            Utc::now(),
+            crate::clock::test_instant(),
         )
         .unwrap();
     {
         let mut cache = desk.cache();
-        cache.store_verified_photo(&"a".repeat(64), "image/jpeg", b"abc", Utc::now()).unwrap();
-        cache.store_verified_photo(&"c".repeat(64), "image/jpeg", b"abc", Utc::now()).unwrap();
+        cache
+            .store_verified_photo(&"a".repeat(64), "image/jpeg", b"abc", crate::clock::test_instant())
+            .unwrap();
+        cache
+            .store_verified_photo(&"c".repeat(64), "image/jpeg", b"abc", crate::clock::test_instant())
+            .unwrap();
     }
     let report = desk.readiness().unwrap();
     assert_eq!((report.ready, report.summary.as_str()), (false, NEVER_SYNCED));
-    desk.cache().set_meta("last_feed_at", &Utc::now().to_rfc3339()).unwrap();
+    desk.cache().set_meta("last_feed_at", &crate::clock::test_instant().to_rfc3339()).unwrap();
     let report = desk.readiness().unwrap();
     assert_eq!(report.summary, "Not ready: 1 of 2 referrals, 1 photo missing (4.0 MB) — see the list");
     assert_eq!(report.missing.len(), 1);
@@ -515,7 +527,9 @@ fn readiness_of_a_cache() {
     assert_eq!(report.missing[0].what, "1 photo not downloaded");
     desk.cache().record_photo_failure(&"b".repeat(64), "A photo arrived damaged (size).").unwrap();
     assert_eq!(desk.readiness().unwrap().missing[0].what, "1 photo refused: A photo arrived damaged (size).");
-    desk.cache().store_verified_photo(&"b".repeat(64), "image/jpeg", b"abcd", Utc::now()).unwrap();
+    desk.cache()
+        .store_verified_photo(&"b".repeat(64), "image/jpeg", b"abcd", crate::clock::test_instant())
+        .unwrap();
     let report = desk.readiness().unwrap();
     assert!(report.ready, "{report:?}");
     assert_eq!(report.summary, "Ready: 2 of 2 referrals, 3 photos, 10 bytes");
@@ -546,8 +560,10 @@ fn due_within_a_trip_counts_each_nation_s_bank_holidays() {
         let mut cache = desk.cache();
         let outcome = signed("R-004");
         let reviewed = cache.referral("R-004").unwrap().unwrap().referral;
-        cache.queue_outcome(&outcome, &reviewed, Utc::now()).unwrap();
-        cache.mark_sent(&outcome.payload.outcome_id, &receipt(&outcome), Utc::now()).unwrap();
+        cache.queue_outcome(&outcome, &reviewed, crate::clock::test_instant()).unwrap();
+        cache
+            .mark_sent(&outcome.payload.outcome_id, &receipt(&outcome), crate::clock::test_instant())
+            .unwrap();
     }
     let date = |text: &str| text.parse::<NaiveDate>().unwrap();
     let due = |from: &str, to: &str| -> Vec<String> {

@@ -13,7 +13,10 @@ use crate::support::{fake_jpeg, photo_meta, referral, TestHub, ADMIN_TOKEN};
 #[tokio::test]
 async fn admin_routes_do_not_exist_without_an_admin_token() {
     let photos = tempfile::tempdir().unwrap();
-    let router = app(Hub::open(None, photos.path()).unwrap(), ServerConfig::default());
+    let router = app(
+        Hub::open_with_clock(None, photos.path(), crate::support::test_clock()).unwrap(),
+        ServerConfig::default(),
+    );
     let request = Request::post("/admin/consultants")
         .header(header::AUTHORIZATION, "Bearer anything")
         .header(header::CONTENT_TYPE, "application/json")

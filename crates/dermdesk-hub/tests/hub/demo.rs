@@ -69,14 +69,21 @@ async fn a_seeded_demo_enrols_and_serves_every_referral_and_photo() {
 #[tokio::test]
 async fn a_file_database_keeps_the_demo_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let options =
-        DemoOptions { seed: 8, referrals: 2, photo_scale: PhotoScale::Small(48), now: chrono::Utc::now() };
+    let options = DemoOptions {
+        seed: 8,
+        referrals: 2,
+        photo_scale: PhotoScale::Small(48),
+        now: "2026-12-02T10:30:00Z".parse().unwrap(),
+    };
     let demo = build_demo_set(&dir.path().join("cache"), &options).unwrap();
     let db = dir.path().join("hub.sqlite");
     let photos = dir.path().join("photos");
-    let seed = Hub::open(Some(&db), &photos).unwrap().seed_demo(&demo).unwrap();
+    let seed = Hub::open_with_clock(Some(&db), &photos, crate::support::test_clock())
+        .unwrap()
+        .seed_demo(&demo)
+        .unwrap();
 
-    let reopened = Hub::open(Some(&db), &photos).unwrap();
+    let reopened = Hub::open_with_clock(Some(&db), &photos, crate::support::test_clock()).unwrap();
     let router = app(reopened, ServerConfig::default());
     let request = axum::http::Request::post("/v1/enrol")
         .header("content-type", "application/json")

@@ -110,7 +110,12 @@ async fn a_revoked_device_is_locked_out_at_once() {
 async fn the_database_keeps_only_the_tokens_hash() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hub.sqlite");
-    let hub = dermdesk_hub::Hub::open(Some(&db), &dir.path().join("photos")).unwrap();
+    let hub = dermdesk_hub::Hub::open_with_clock(
+        Some(&db),
+        &dir.path().join("photos"),
+        crate::support::test_clock(),
+    )
+    .unwrap();
     let consultant = hub.create_consultant("Dr Ada Example").unwrap();
     let code = hub.create_enrolment_code(&consultant.id).unwrap();
     let router = dermdesk_hub::app(hub, dermdesk_hub::ServerConfig::default());

@@ -58,12 +58,18 @@ async fn the_hub_key_is_published_and_signs_every_receipt() {
 fn a_hub_database_keeps_its_key_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hub.sqlite");
-    let first = Hub::open(Some(&path), &dir.path().join("photos")).unwrap().hub_key();
-    let again = Hub::open(Some(&path), &dir.path().join("photos")).unwrap().hub_key();
+    let first = Hub::open_with_clock(Some(&path), &dir.path().join("photos"), crate::support::test_clock())
+        .unwrap()
+        .hub_key();
+    let again = Hub::open_with_clock(Some(&path), &dir.path().join("photos"), crate::support::test_clock())
+        .unwrap()
+        .hub_key();
     assert_eq!(first, again);
     decode_public_key(&first.public_key).unwrap();
     // In-memory hubs make their own.
-    let memory = Hub::open(None, &dir.path().join("photos")).unwrap().hub_key();
+    let memory = Hub::open_with_clock(None, &dir.path().join("photos"), crate::support::test_clock())
+        .unwrap()
+        .hub_key();
     assert_ne!(memory, first);
 }
 
@@ -71,7 +77,9 @@ fn a_hub_database_keeps_its_key_across_restarts() {
 async fn an_outcome_recorded_before_receipts_were_signed_gets_a_signed_receipt_on_repeat() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hub.sqlite");
-    let test = TestHub::with_hub(Hub::open(Some(&path), &dir.path().join("photos")).unwrap());
+    let test = TestHub::with_hub(
+        Hub::open_with_clock(Some(&path), &dir.path().join("photos"), crate::support::test_clock()).unwrap(),
+    );
     let consultant = test.consultant("Dr Ada Example");
     test.referral_for("R-1", &consultant.id);
     let device = test.enrol(&consultant.id).await;

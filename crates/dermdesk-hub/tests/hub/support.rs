@@ -59,10 +59,22 @@ impl Reply {
     }
 }
 
+/// The hub tests' clock: Wednesday 2 December 2026, 10:30 UTC, running on from the first time
+/// it is read (never today's date; signing times still increase).
+pub fn test_clock() -> dermdesk_hub::HubClock {
+    static CLOCK: std::sync::OnceLock<dermdesk_hub::HubClock> = std::sync::OnceLock::new();
+    CLOCK.get_or_init(|| dermdesk_hub::clock_starting_at("2026-12-02T10:30:00Z".parse().unwrap())).clone()
+}
+
+/// Now, by [`test_clock`].
+pub fn now() -> chrono::DateTime<Utc> {
+    (test_clock())()
+}
+
 impl TestHub {
     pub fn new() -> TestHub {
         let photos = tempfile::tempdir().unwrap();
-        let hub = Hub::open(None, photos.path()).unwrap();
+        let hub = Hub::open_with_clock(None, photos.path(), test_clock()).unwrap();
         TestHub { router: admin_router(&hub), hub, photos }
     }
 
@@ -286,7 +298,7 @@ impl TestDevice {
             consultant_id: self.consultant_id.clone(),
             device_id: self.device_id.clone(),
             key_id: key_id(&self.key.verifying_key()),
-            signed_at: Utc::now(),
+            signed_at: now(),
             outcome,
         }
     }
