@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dermdesk_e2e::{screenshot_dir, wait_for, Driver};
+use dermdesk_e2e::{screenshot_dir, screenshot_png, wait_for, wait_for_viewers_settled, Driver};
 use dermdesk_synth::orientation::{
     chart_arrow_contains, CHART_ARROW, CHART_BACKGROUND, CHART_BOTTOM_LEFT, CHART_BOTTOM_RIGHT,
     CHART_TOP_LEFT, CHART_TOP_RIGHT,
@@ -173,6 +173,9 @@ fn write_png(path: &std::path::Path, width: u32, height: u32, rgb: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_exif_orientation_displays_upright_in_the_window() {
+    if dermdesk_e2e::skip_without_window("orientation") {
+        return;
+    }
     // Its own data and cache folders: the chart referral must not join the other tests' demo.
     let scratch = std::env::temp_dir().join(format!("dermdesk-e2e-orientation-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
@@ -247,24 +250,14 @@ async fn every_exif_orientation_displays_upright_in_the_window() {
             format!("{PANE}.dataset.contentId === '{content_id}' && {PANE}.dataset.loaded === 'true'");
         wait_for(&client, &format!("orientation {orientation} shown"), Duration::from_secs(60), &shown).await;
         client.find(Locator::Css("#viewer-fit")).await.unwrap().click().await.unwrap();
-        // goHome animates (0.25 s); then every tile of the fitted view is drawn.
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        // goHome animates; then every tile of the fitted view is drawn.
+        wait_for_viewers_settled(&client, &format!("orientation {orientation} fitted")).await;
         wait_for(&client, &format!("orientation {orientation} fitted"), Duration::from_secs(60), &shown)
             .await;
         let rect = photo_rect(&client).await;
-        // WebKitWebDriver's screenshot waits for the page's next rendering update, which an idle
-        // page under Xvfb may not make until the app's 30 s clock tick; a redraw of the viewer
-        // and a 1 px layout change outside the pane usually bring it forward.
-        client
-            .execute(
-                "window.dispatchEvent(new Event('resize')); \
-                 const list = document.querySelector('#worklist'); \
-                 list.style.minHeight = list.style.minHeight ? '' : '1px';",
-                vec![],
-            )
-            .await
-            .unwrap();
-        let png_bytes = client.screenshot().await.expect("screenshot");
+        // Taken while the page keeps painting: an idle page under Xvfb may make no rendering
+        // update (which the screenshot waits for) for many seconds.
+        let png_bytes = screenshot_png(&client).await;
         std::fs::write(screenshot_dir().join(format!("orientation-{orientation}.png")), &png_bytes).unwrap();
         let screen = Screen::decode(&png_bytes);
         let wrong = check_upright(&screen, rect);

@@ -12,6 +12,9 @@ const ROWS: &str = "document.querySelectorAll('#worklist .worklist-row')";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flagged_photo_shows_a_badge_and_one_click_asks_for_better_photos() {
+    if dermdesk_e2e::skip_without_window("quality") {
+        return;
+    }
     let driver = Driver::start_with_env(&[]);
     let client = driver.open_app(&["--demo"]).await;
     let count = wait_for(&client, "the worklist", Duration::from_secs(300), &format!("{ROWS}.length")).await;
@@ -43,7 +46,7 @@ async fn a_flagged_photo_shows_a_badge_and_one_click_asks_for_better_photos() {
         )
         .await;
         // The filmstrip renders with the referral (a referral without consent has none).
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        dermdesk_e2e::next_frames(&client).await;
         let flagged = client
             .execute("return document.querySelector('#filmstrip .thumb.has-quality-problem .quality-badge')?.title ?? null;", vec![])
             .await
@@ -96,7 +99,7 @@ async fn a_flagged_photo_shows_a_badge_and_one_click_asks_for_better_photos() {
         .await
         .unwrap();
     assert!(ticked.as_u64().unwrap() >= 1, "the flagged photo's view is asked for");
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    dermdesk_e2e::wait_for_viewers_settled(&client, "the photos drawn").await;
     screenshot(&client, "photo-quality.png").await;
     eprintln!("{referral_id}: {badge_title} → {plan}");
 }

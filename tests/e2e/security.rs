@@ -256,8 +256,16 @@ async fn xss_is_inert(client: &Client, payloads: &[String]) {
         "document.querySelector('#clinical')?.textContent",
     )
     .await;
-    // Give an onerror/onload a moment to fire if anything were parsed as markup.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Anything parsed as markup would have loaded (or failed to) and run its onerror/onload by
+    // the time every image is complete and two more frames are drawn.
+    wait_for(
+        client,
+        "every image loaded or failed",
+        Duration::from_secs(10),
+        "[...document.images].every(i => i.complete)",
+    )
+    .await;
+    dermdesk_e2e::next_frames(client).await;
     let names: Vec<String> = (0..payloads.len()).map(|n| format!("__xss_{n}")).collect();
     let executed = client
         .execute(
@@ -377,8 +385,7 @@ async fn lock_and_unlock(client: &Client) {
     let disabled =
         client.execute("return document.querySelector('#lock-submit').disabled;", vec![]).await.unwrap();
     assert_eq!(disabled, json!(true), "the next attempt waits");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let png = client.screenshot().await.unwrap();
+    let png = dermdesk_e2e::screenshot_png(client).await;
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     std::fs::write(shots.join("lock.png"), png).unwrap();
@@ -455,6 +462,9 @@ fn dir_files(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_laptop_leaks_nothing() {
+    if dermdesk_e2e::skip_without_window("security") {
+        return;
+    }
     let scratch = std::env::temp_dir().join(format!("dermdesk-e2e-security-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     let (data_home, cache_home, config_home, temp) =

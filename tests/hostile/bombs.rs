@@ -9,7 +9,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use dermdesk_core::secrets::{MemorySecretStore, SecretStore as _, CACHE_KEY};
 use dermdesk_core::{Desk, DeskConfig};
 use dermdesk_synth::hostile::{jpeg_claiming, png_claiming};
@@ -248,18 +247,22 @@ fn bomb_corpus_in_this_process() {
     cache
         .apply(
             &dermdesk_core::plan::plan_feed_page(&[], &feed_page_naming(&ids), &Default::default()),
-            Utc::now(),
+            dermdesk_core::clock::test_instant(),
         )
         .unwrap();
     // Warm up once with the honest photo so the first case does not pay for lazy set-up.
-    cache.store_verified_photo(&honest_id, "image/jpeg", &honest, Utc::now()).unwrap();
+    cache
+        .store_verified_photo(&honest_id, "image/jpeg", &honest, dermdesk_core::clock::test_instant())
+        .unwrap();
     run_case(&desk, &honest_id, &honest);
 
     println!("BOMB-COUNT {}", cases.len());
     for case in cases {
         let content_id = content_id(&case.bytes);
         let media_type = if case.bytes.starts_with(b"\x89PNG") { "image/png" } else { "image/jpeg" };
-        cache.store_verified_photo(&content_id, media_type, &case.bytes, Utc::now()).unwrap();
+        cache
+            .store_verified_photo(&content_id, media_type, &case.bytes, dermdesk_core::clock::test_instant())
+            .unwrap();
         let reset = reset_peak();
         let before = status_kb("VmRSS:");
         let started = Instant::now();

@@ -16,8 +16,9 @@ const ALLOWED_PERMISSIONS: &[(&str, &str)] = &[
 /// processes. None may be configured or linked.
 const FORBIDDEN_PLUGINS: &[&str] = &["shell", "fs", "http", "process", "opener", "updater", "sql", "store"];
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The workspace root (this test lives in tests/integration's package).
+fn root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn read_json(path: &Path) -> Value {

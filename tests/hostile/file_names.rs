@@ -43,7 +43,9 @@ async fn no_service_supplied_name_reaches_the_file_system() {
         has_more: false,
     };
     let mut cache = desk.cache();
-    cache.apply(&plan_feed_page(&[], &page, &DeadlinePolicy::default()), chrono::Utc::now()).unwrap();
+    cache
+        .apply(&plan_feed_page(&[], &page, &DeadlinePolicy::default()), dermdesk_core::clock::test_instant())
+        .unwrap();
     drop(cache);
 
     let view = desk.desk.open_referral(&traversal).unwrap();

@@ -19,7 +19,7 @@ mod log_scan;
 pub fn security_dir() -> std::path::PathBuf {
     let dir = std::env::var_os("DERMDESK_SECURITY_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/security"));
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/security"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

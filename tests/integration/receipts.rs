@@ -261,7 +261,7 @@ async fn write_example_export() {
     desk.desk.sign_outcome(&referral_id, version, outcome).unwrap();
     desk.sync().await;
     assert_eq!(state(&desk, &referral_id), OutboxState::Sent);
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("data");
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("data");
     std::fs::create_dir_all(&data).unwrap();
     let export = desk.desk.export_outcome(&referral_id).unwrap();
     std::fs::write(data.join("signed-outcome.example.json"), format!("{export}\n")).unwrap();

@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use chrono::Utc;
 use dermdesk_core::cache::Cache;
+use dermdesk_core::clock::{test_clock, test_instant};
 use dermdesk_core::secrets::{MemorySecretStore, SecretStore as _, CACHE_KEY};
 use dermdesk_core::{Desk, DeskConfig};
 use dermdesk_hub::{DemoSeed, Hub, ServerConfig};
@@ -17,7 +17,7 @@ fn demo_set() -> &'static (TempDir, DemoSet) {
     SET.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let options =
-            DemoOptions { seed: 7, referrals: 6, photo_scale: PhotoScale::Small(480), now: Utc::now() };
+            DemoOptions { seed: 7, referrals: 6, photo_scale: PhotoScale::Small(480), now: test_instant() };
         let set = dermdesk_synth::build_demo_set(dir.path(), &options).unwrap();
         (dir, set)
     })
@@ -41,7 +41,11 @@ impl TestHub {
     pub async fn start_with(config: ServerConfig) -> TestHub {
         let (_, set) = demo_set();
         let dir = tempfile::tempdir().unwrap();
-        let hub = Hub::open(None, &dir.path().join("photos")).unwrap();
+        let hub = Hub::open_with_clock(None, &dir.path().join("photos"), {
+            let clock = test_clock();
+            Arc::new(move || clock.now())
+        })
+        .unwrap();
         let seed = hub.seed_demo(set).unwrap();
         // Bind first, then serve: the port is known before any request is made.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -70,9 +74,15 @@ impl TestDesk {
     pub async fn enrolled_at(hub: &TestHub, url: &str) -> TestDesk {
         let dir = tempfile::tempdir().unwrap();
         let secrets = Arc::new(MemorySecretStore::default());
-        let desk = Arc::new(Desk::open(Self::config(&dir), secrets.clone()).unwrap());
+        let desk = Arc::new(Self::open(&dir, &secrets));
         desk.enrol(url, &hub.seed.enrolment_code).await.unwrap();
         TestDesk { desk, secrets, dir }
+    }
+
+    /// The desk on the tests' clock (`DERMDESK_NOW`, else a fixed Wednesday, running on; the
+    /// same clock as the hub's), never today's date.
+    fn open(dir: &TempDir, secrets: &Arc<MemorySecretStore>) -> Desk {
+        Desk::open(Self::config(dir), secrets.clone()).unwrap().with_clock(test_clock())
     }
 
     fn config(dir: &TempDir) -> DeskConfig {
@@ -83,7 +93,7 @@ impl TestDesk {
     pub fn reopen(self) -> TestDesk {
         let TestDesk { desk, secrets, dir } = self;
         drop(desk);
-        let desk = Arc::new(Desk::open(Self::config(&dir), secrets.clone()).unwrap());
+        let desk = Arc::new(Self::open(&dir, &secrets));
         TestDesk { desk, secrets, dir }
     }
 

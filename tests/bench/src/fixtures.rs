@@ -84,7 +84,11 @@ impl BenchDesk {
 
     /// The device token, for the plain-HTTP reference (it asks the same hub for the same photos).
     pub fn token(&self) -> Result<String> {
-        let token = self.secrets.get(DEVICE_TOKEN).map_err(|e| e.to_string())?.ok_or("not enrolled")?;
+        // The desk keeps its token sealed under the cache key (lock.rs): read it the way the desk
+        // does, not as the raw keychain entry (which is ciphertext).
+        let key = dermdesk_core::lock::CacheKey::from_slice(&self.cache_key()?).map_err(|e| e.to_string())?;
+        let sealed = dermdesk_core::lock::SealedStore::new(self.secrets.clone(), &key);
+        let token = sealed.get(DEVICE_TOKEN).map_err(|e| e.to_string())?.ok_or("not enrolled")?;
         String::from_utf8(token.to_vec()).map_err(|e| e.to_string())
     }
 }

@@ -1,6 +1,14 @@
 //! Shared support for the end-to-end tests: WebKitWebDriver, the app under it, a separate hub
 //! process, polling and screenshots. Every test opens the app through [`Driver::open_app`], so a
 //! step every start needs (choosing the passphrase or unlocking: [`unlock`]) lives in one place.
+//!
+//! Each [`Driver`] is a world of its own: its own data and cache folders (so its own demo hub and
+//! encrypted cache) and its own D-Bus session with its own GNOME Keyring (so its own keychain
+//! collection). Tests share only the rendered synthetic photos (`DERMDESK_DEMO_PHOTO_CACHE`,
+//! content-addressed) and the chosen instant (`DERMDESK_NOW`), both set by `cargo xtask e2e`.
+//!
+//! Without that environment (a plain `cargo test --workspace`) every test says so in one line
+//! and passes without opening a window: see [`skip_without_window`].
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -17,9 +25,43 @@ pub fn screenshot_dir() -> PathBuf {
     dir
 }
 
+/// True (after printing why) when the real-window environment is missing: no built app to
+/// drive (`DERMDESK_APP`), no WebKitWebDriver or no display. `cargo xtask e2e` provides all
+/// three; every test starts with `if skip_without_window(...) { return; }`.
+pub fn skip_without_window(test: &str) -> bool {
+    let missing = if std::env::var_os("DERMDESK_APP").is_none() {
+        Some("DERMDESK_APP is not set")
+    } else if std::env::var_os("DISPLAY").is_none() {
+        Some("there is no DISPLAY")
+    } else {
+        None
+    };
+    match missing {
+        Some(why) => {
+            eprintln!(
+                "skipped {test}: a real-window test and {why}; run it with `cargo xtask e2e --test {test}`"
+            );
+            true
+        }
+        None => false,
+    }
+}
+
 pub struct Driver {
     process: Child,
     port: u16,
+    /// This driver's own folders (data, cache, keyring), removed when it is dropped.
+    scratch: PathBuf,
+}
+
+/// A new, empty folder for one driver's world.
+fn scratch_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("dermdesk-e2e-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 pub fn free_port() -> u16 {
@@ -40,8 +82,32 @@ impl Driver {
 
     fn start(env: &[(&str, &str)], stderr: Stdio) -> Driver {
         let port = free_port();
-        let process = Command::new("WebKitWebDriver")
-            .arg(format!("--port={port}"))
+        let scratch = scratch_dir();
+        // A private D-Bus session with its own unlocked GNOME Keyring (created in this driver's
+        // XDG_DATA_HOME on first unlock), then WebKitWebDriver in it; the app is its child.
+        let mut command = Command::new("dbus-run-session");
+        command
+            .args(["--", "sh", "-c"])
+            .arg(
+                "echo -n dermdesk-e2e | gnome-keyring-daemon --unlock --components=secrets >/dev/null \
+                 && exec WebKitWebDriver --port=\"$0\"",
+            )
+            .arg(port.to_string())
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env("XDG_DATA_HOME", scratch.join("data"))
+            .env("XDG_CACHE_HOME", scratch.join("cache"))
+            .env("XDG_CONFIG_HOME", scratch.join("config"))
+            .env("XDG_RUNTIME_DIR", scratch.join("runtime"));
+        std::fs::create_dir_all(scratch.join("runtime")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(scratch.join("runtime"), std::fs::Permissions::from_mode(0o700))
+                .unwrap();
+        }
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let process = command
             .envs(env.iter().copied())
             // Without it, WebKitGTK refuses automation and session creation hangs.
             .env("TAURI_WEBVIEW_AUTOMATION", "true")
@@ -50,13 +116,25 @@ impl Driver {
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
-            .expect("WebKitWebDriver (install webkit2gtk-driver)");
+            .expect(
+                "dbus-run-session and WebKitWebDriver (install dbus-x11 webkit2gtk-driver gnome-keyring)",
+            );
+        let mut driver = Driver { process, port, scratch };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = driver.process.try_wait() {
+                panic!("WebKitWebDriver (in its D-Bus session) exited before listening: {status}");
+            }
             assert!(started.elapsed() < Duration::from_secs(30), "WebKitWebDriver did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Driver { process, port }
+        driver
+    }
+
+    /// This driver's XDG_DATA_HOME (unless the test passed its own): where the app keeps its
+    /// encrypted cache.
+    pub fn data_home(&self) -> PathBuf {
+        self.scratch.join("data")
     }
 
     /// Starts the app and gets it past the lock screen: chooses [`TEST_PASSPHRASE`] on a first
@@ -83,8 +161,14 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The whole process group: D-Bus, the keyring, WebKitWebDriver and the app under it.
+        #[cfg(unix)]
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.process.id())]).status();
         let _ = self.process.kill();
         let _ = self.process.wait();
+        if std::env::var_os("DERMDESK_E2E_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
     }
 }
 
@@ -177,8 +261,53 @@ pub async fn wait_for_first_sync(client: &Client, timeout: Duration) {
 }
 
 pub async fn screenshot(client: &Client, name: &str) {
-    let png = client.screenshot().await.expect("screenshot");
+    let png = screenshot_png(client).await;
     std::fs::write(screenshot_dir().join(name), png).unwrap();
+}
+
+/// Keeps the page making rendering updates: a 1 px, invisible, endlessly animated element in the
+/// bottom-left corner (Web Animations API: the app's CSP allows no inline style sheet). An idle
+/// page under Xvfb may otherwise make none for many seconds, and WebKitWebDriver's screenshot,
+/// like `requestAnimationFrame` and OpenSeadragon's animations, waits for the next one.
+const START_PAINTING: &str = "(() => { if (document.getElementById('e2e-painting')) return true;     const tick = document.createElement('div'); tick.id = 'e2e-painting'; tick.setAttribute('aria-hidden', 'true');     Object.assign(tick.style, { position: 'fixed', left: '0', bottom: '0', width: '1px', height: '1px',       pointerEvents: 'none', zIndex: '2147483647', background: 'transparent' });     document.body.appendChild(tick);     tick.animate([{ opacity: 0.98 }, { opacity: 1 }], { duration: 120, iterations: Infinity, direction: 'alternate' });     return true; })()";
+const STOP_PAINTING: &str = "(() => { document.getElementById('e2e-painting')?.remove(); return true; })()";
+
+/// The window as a PNG, taken while the page keeps painting (see [`START_PAINTING`]).
+pub async fn screenshot_png(client: &Client) -> Vec<u8> {
+    client.execute(&format!("return {START_PAINTING};"), vec![]).await.unwrap();
+    next_frames(client).await;
+    let png = client.screenshot().await.expect("screenshot");
+    client.execute(&format!("return {STOP_PAINTING};"), vec![]).await.unwrap();
+    png
+}
+
+/// Returns once the page has rendered two more frames: whatever the last change was (a click, a
+/// new DOM, an image's onload) has been laid out, painted and its handlers have run. What a
+/// fixed sleep used to stand for, as a condition.
+pub async fn next_frames(client: &Client) {
+    client.execute(&format!("return {START_PAINTING};"), vec![]).await.unwrap();
+    client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];              requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+            vec![],
+        )
+        .await
+        .expect("two animation frames");
+    client.execute(&format!("return {STOP_PAINTING};"), vec![]).await.unwrap();
+}
+
+/// Waits until every photo viewer on screen has finished animating (zoom and pan at their
+/// targets) and has drawn every tile of its view.
+pub async fn wait_for_viewers_settled(client: &Client, what: &str) {
+    client.execute(&format!("return {START_PAINTING};"), vec![]).await.unwrap();
+    wait_for(
+        client,
+        what,
+        Duration::from_secs(60),
+        "[...document.querySelectorAll('.osd-host')].filter(h => h.offsetParent !== null).every(host => {            const viewer = OpenSeadragon.getViewer(host); if (!viewer) return true;            const vp = viewer.viewport;            const still = Math.abs(vp.getZoom(true) - vp.getZoom(false)) <= 1e-6 * vp.getZoom(false)              && vp.getCenter(true).distanceTo(vp.getCenter(false)) <= 1e-6;            const count = viewer.world.getItemCount();            return still && (count === 0 || viewer.world.getItemAt(count - 1).getFullyLoaded()); })",
+    )
+    .await;
+    client.execute(&format!("return {STOP_PAINTING};"), vec![]).await.unwrap();
 }
 
 /// The reference hub as a separate process on a fixed loopback port, with its database on disk,

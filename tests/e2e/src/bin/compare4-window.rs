@@ -48,6 +48,9 @@ fn run() -> Result {
         match arg.as_str() {
             "--out" => out = rest.next().map(PathBuf::from),
             "--doc" => doc = rest.next().map(PathBuf::from),
+            // CI's quick run of every benchmark: the same four photos (the measure is about
+            // their size), one sample run, figures kept apart by `--out`.
+            "--quick" => {}
             other => return Err(format!("unknown option {other}")),
         }
     }
