@@ -7,10 +7,47 @@
 //! reference tools (libvips-tools, libjpeg-turbo-progs) where missing, and ends with P8 in the
 //! real window (`images-window` runs only that step): the app, four 24 MP photos 4-up under
 //! Xvfb, its process tree's memory from /proc (`tests/e2e/src/bin/compare4-window.rs`).
+//!
+//! `--quick` (any of them; `cargo xtask test` runs all three so that none can rot): small sizes,
+//! one repetition, the development build, results in `target/bench-quick/`, no document, no
+//! thresholds.
 
 use crate::{cargo, packages, root, run, session, vendor, Result};
 
+/// Small sizes, one repetition, the development build, no document, results apart in
+/// `target/bench-quick/`: proves each benchmark still runs, measures nothing worth keeping.
+fn quick_arguments(name: &str) -> &'static [&'static str] {
+    match name {
+        "sync" => &["--repetitions", "1", "--photos", "4", "--referrals", "500"],
+        "worklist" => &["--repetitions", "1", "--iterations", "2", "--referrals", "2000"],
+        _ => &["--repetitions", "1"],
+    }
+}
+
+/// Every benchmark in its quick mode (what `cargo xtask test` runs, so none can rot): no
+/// thresholds, a broken benchmark fails.
+pub fn quick_all() -> Result {
+    for name in ["sync", "worklist", "images"] {
+        bench(&[name.to_owned(), "--quick".to_owned()])?;
+    }
+    Ok(())
+}
+
 pub fn bench(args: &[String]) -> Result {
+    if args.iter().any(|arg| arg == "--quick") {
+        let name = args.first().map(String::as_str).unwrap_or_default();
+        let rest: Vec<String> = args[1..].iter().filter(|arg| *arg != "--quick").cloned().collect();
+        return match name {
+            "sync" | "worklist" => run_quick(name, &rest),
+            "images" => {
+                packages::ensure_bench_references()?;
+                run_quick("images", &rest)?;
+                images_window(&["--no-doc".to_owned(), "--quick".to_owned()])
+            }
+            "images-window" => images_window(&["--no-doc".to_owned(), "--quick".to_owned()]),
+            _ => Err(format!("no benchmark called {name:?}")),
+        };
+    }
     match args.first().map(String::as_str) {
         Some("sync") => run_bench("sync", &args[1..]),
         Some("images") => {
@@ -53,6 +90,16 @@ fn run_bench(name: &str, args: &[String]) -> Result {
     run(&mut command)
 }
 
+/// A benchmark at [`quick_arguments`] sizes in the development build (which every test build
+/// has made already; the hot crates are optimised even there, see Cargo.toml).
+fn run_quick(name: &str, args: &[String]) -> Result {
+    let mut command = cargo();
+    command.args(["run", "--quiet", "--locked", "--package", "dermdesk-bench", "--", name, "--out"]);
+    command.arg(root().join("target").join("bench-quick"));
+    command.args(quick_arguments(name)).args(args);
+    run(&mut command)
+}
+
 /// P8 in the real window: builds the app, the hub and the measuring client (debug, as the
 /// end-to-end tests do) and runs the client in the headless session; it merges its figures
 /// into `target/bench/images.json` and, unless `--no-doc`, its section of docs/PERFORMANCE.md.
@@ -61,9 +108,13 @@ fn images_window(args: &[String]) -> Result {
     vendor::ensure()?;
     run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"]))?;
     run(cargo().args(["build", "-p", "dermdesk-e2e", "--bin", "compare4-window"]))?;
+    let quick = args.iter().any(|arg| arg == "--quick");
     let mut command = cargo();
     command.args(["run", "--quiet", "-p", "dermdesk-e2e", "--bin", "compare4-window", "--", "--out"]);
-    command.arg(root().join("target").join("bench"));
+    command.arg(root().join("target").join(if quick { "bench-quick" } else { "bench" }));
+    if quick {
+        command.arg("--quick");
+    }
     if !args.iter().any(|arg| arg == "--no-doc") {
         command.arg("--doc").arg(root().join("docs").join("PERFORMANCE.md"));
     }

@@ -19,6 +19,7 @@
 //!   cargo deny and (when present) the real-window canary/XSS tests; figures in
 //!   `target/security/report.json`, see docs/SECURITY.md.
 
+mod advisories;
 mod bench;
 mod faults;
 mod packages;
@@ -43,14 +44,13 @@ fn main() -> ExitCode {
         Some("verify") => verify::verify(&args[1..]),
         Some("security") => security::security(&args[1..]),
         // Only the real-window tests (the last step of `test`), for quick iteration.
+        // Only the real-window tests (the last step of `test`), for quick iteration:
+        // `cargo xtask e2e [--test NAME]...` runs those files (tests/e2e/NAME.rs), or all.
         Some("e2e") => vendor::ensure()
             .and_then(|()| run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"])))
             .and_then(|()| {
-                // `cargo xtask e2e [--test NAME]`: one test file (tests/e2e/NAME.rs) or all.
-                let mut command = cargo();
-                command.args(["test", "-p", "dermdesk-e2e"]);
-                command.args(&args[1..]);
-                session::end_to_end(command.args(["--", "--test-threads=1", "--nocapture"]))
+                let names: Vec<String> = args[1..].iter().filter(|arg| *arg != "--test").cloned().collect();
+                session::end_to_end_all(&names)
             }),
         _ => {
             eprintln!(
@@ -137,24 +137,113 @@ fn test(args: &[String]) -> Result {
     if let Some(extra) = args.first() {
         return Err(format!("unknown option {extra}"));
     }
-    let started = Instant::now();
-    packages::ensure(packages::Purpose::Test)?;
-    vendor::ensure()?;
-    run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
-    // Licences, duplicate crates, sources (offline; ~3 min to build cargo-deny the first time).
-    security::deny_check(true)?;
-    run(cargo().args(["test", "--workspace", "--exclude", "dermdesk-e2e", "--locked"]))?;
-    // The UI's pure modules (dates, NHS numbers) under Node's own test runner, where Node exists.
-    if Command::new("node").arg("--version").output().is_ok() {
-        run(Command::new("node").args(["--test", "tests/ui/"]))?;
-    } else {
-        eprintln!("node not found: skipping the UI's unit tests (tests/ui)");
+    // Clippy (-D warnings) lints the workspace's crates while they are built for the tests,
+    // instead of in a check build of its own: one build of every dependency instead of two
+    // (the second was about 5 minutes of a clean CI run on 2 cores). Every cargo command below
+    // inherits it, so no step rebuilds what another built.
+    lint_while_building()?;
+    let mut steps = Steps::default();
+    let outcome = test_steps(&mut steps);
+    steps.print();
+    outcome
+}
+
+/// Makes every cargo build of this process's children run clippy-driver (with `-D warnings`) on
+/// the workspace's own crates, as `cargo clippy` does, but with code generation: the lints of
+/// `cargo clippy --workspace --all-targets -- -D warnings` (every target is built by some step
+/// of `test`: tests and examples by `cargo test`, binaries by the app and bench builds).
+fn lint_while_building() -> Result {
+    let sysroot =
+        Command::new("rustc").args(["--print", "sysroot"]).output().map_err(|e| format!("rustc: {e}"))?;
+    let driver = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim())
+        .join("bin")
+        .join(if cfg!(windows) { "clippy-driver.exe" } else { "clippy-driver" });
+    if !driver.is_file() {
+        return Err(format!("{} not found: install clippy (rustup component add clippy)", driver.display()));
     }
-    // The fault harness at CI size (60 kills, network faults, disk full when root): ~30 s.
-    faults::faults(&["--quick".to_owned()])?;
-    run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins", "--locked"]))?;
-    session::end_to_end(cargo().args(["test", "-p", "dermdesk-e2e", "--locked", "--", "--test-threads=1"]))?;
-    eprintln!("xtask test: all passed in {:.0?}", started.elapsed());
+    // Set before any thread starts; the children inherit it.
+    std::env::set_var("RUSTC_WORKSPACE_WRAPPER", &driver);
+    std::env::set_var("CLIPPY_ARGS", "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__");
     Ok(())
+}
+
+/// Everything CI runs, in order, each step timed (the table is printed at the end, pass or fail).
+fn test_steps(steps: &mut Steps) -> Result {
+    // The system packages (apt: mostly download and unpack) and the crates plus cargo-deny
+    // (cargo: mostly compiling) at the same time: on a fresh machine both are minutes.
+    steps.run("system packages, crates and cargo-deny (in parallel)", || {
+        let packages = std::thread::spawn(|| packages::ensure(packages::Purpose::Test));
+        let crates = run(cargo().args(["fetch", "--locked"])).and_then(|()| security::ensure_cargo_deny());
+        let packages = packages.join().map_err(|_| "installing the system packages panicked".to_owned())?;
+        packages.and(crates)
+    })?;
+    steps.run("UI libraries (npm ci)", vendor::ensure)?;
+    steps.run("cargo fmt --check", || run(cargo().args(["fmt", "--all", "--check"])))?;
+    // Advisories (RustSec, offline copy), licences, duplicate crates, sources; and the canary.
+    steps.run("cargo deny", advisories::check_workspace)?;
+    // The real-window tests skip themselves here (no DERMDESK_APP); they run below.
+    steps.run("cargo test --workspace", || run(cargo().args(["test", "--workspace", "--locked"])))?;
+    // The core's tests again at instants where working days are easy to get wrong (each test
+    // that does not choose its own instant takes it from DERMDESK_NOW: clock::test_instant).
+    steps.run("core tests at awkward instants", || {
+        for (what, instant) in AWKWARD_INSTANTS {
+            eprintln!("core tests at {instant} ({what})");
+            run(cargo()
+                .args(["test", "-p", "dermdesk-core", "--lib", "--locked", "--quiet"])
+                .env("DERMDESK_NOW", instant))?;
+        }
+        Ok(())
+    })?;
+    // The UI's pure modules (dates, NHS numbers) under Node's own test runner, where Node exists.
+    steps.run("UI unit tests (node --test)", || {
+        if Command::new("node").arg("--version").output().is_ok() {
+            run(Command::new("node").args(["--test", "tests/ui/"]))
+        } else {
+            eprintln!("node not found: skipping the UI's unit tests (tests/ui)");
+            Ok(())
+        }
+    })?;
+    // The fault harness at CI size (60 kills, network faults, disk full when root).
+    steps.run("faults --quick", || faults::faults(&["--quick".to_owned()]))?;
+    // Every benchmark once at small sizes, no thresholds: a broken benchmark fails CI.
+    steps.run("benchmarks --quick", bench::quick_all)?;
+    steps.run("build the app and the hub", || {
+        run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins", "--locked"]))
+    })?;
+    steps.run("real-window e2e", || session::end_to_end_all(&[]))?;
+    Ok(())
+}
+
+/// Instants the date-sensitive tests run at besides the default one (London time; the
+/// real-window due dates test, tests/e2e/due_dates.rs, uses the same list).
+const AWKWARD_INSTANTS: &[(&str, &str)] = &[
+    ("a Friday, 16:59", "2026-12-04T16:59:00Z"),
+    ("a Friday, 17:01", "2026-12-04T17:01:00Z"),
+    ("the Monday after the New Year bank holiday", "2027-01-04T09:00:00Z"),
+    ("the day the clocks go forward", "2026-03-29T12:00:00+01:00"),
+    ("the day the clocks go back", "2026-10-25T16:30:00Z"),
+    ("Christmas Eve, 16:45", "2026-12-24T16:45:00Z"),
+];
+
+/// Named, timed steps of a command, printed as a table.
+#[derive(Default)]
+pub struct Steps(Vec<(&'static str, Duration, bool)>);
+
+impl Steps {
+    pub fn run(&mut self, name: &'static str, step: impl FnOnce() -> Result) -> Result {
+        eprintln!("== {name}");
+        let started = Instant::now();
+        let result = step();
+        self.0.push((name, started.elapsed(), result.is_ok()));
+        result
+    }
+
+    pub fn print(&self) {
+        let total: Duration = self.0.iter().map(|(_, took, _)| *took).sum();
+        eprintln!("\n| step | seconds | result |\n|---|---:|---|");
+        for (name, took, ok) in &self.0 {
+            eprintln!("| {name} | {:.0} | {} |", took.as_secs_f64(), if *ok { "ok" } else { "FAILED" });
+        }
+        eprintln!("| total | {:.0} | |", total.as_secs_f64());
+    }
 }

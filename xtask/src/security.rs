@@ -6,8 +6,8 @@
 //! - hub upload validation (crates/dermdesk-hub/tests/hub/photos.rs),
 //! - photo bombs, hostile photos through a sync, service names on disk, config lint, TRACE log
 //!   scan (tests/hostile),
-//! - `cargo deny --offline check licenses bans sources` (if cargo-deny is installed; the
-//!   advisories check needs the RustSec database from GitHub, which is not reachable here),
+//! - `cargo deny --offline check advisories bans licenses sources` (if cargo-deny is installed;
+//!   advisories from an offline RustSec copy, see advisories.rs),
 //! - the real-window canary and XSS tests, if tests/e2e has a `security` test target, under
 //!   the same headless session as `cargo xtask e2e`.
 //!
@@ -80,16 +80,16 @@ pub fn security(args: &[String]) -> Result {
     step(
         "photo bombs, sync, file names, config lint, log scan",
         run(cargo()
-            .args(["test", "-p", "dermdesk", "--locked", "--test", "hostile"])
+            .args(["test", "-p", "dermdesk-integration", "--locked", "--test", "hostile"])
             .env("DERMDESK_SECURITY_DIR", &dir)),
     );
-    let deny = deny_check(false);
+    let deny = deny_check();
     let deny_figure = match &deny {
         Ok(()) => "ok".to_owned(),
         Err(error) if error.starts_with("not installed") => "not run".to_owned(),
         Err(_) => "failed".to_owned(),
     };
-    step("cargo deny (licences, bans, sources)", deny);
+    step("cargo deny (advisories, licences, bans, sources)", deny);
     if e2e_security_target_exists() {
         let e2e = crate::vendor::ensure()
             .and_then(|()| {
@@ -171,12 +171,8 @@ fn report(dir: &Path, deny: &str) -> Value {
         report.insert(key.into(), figure(dir, file, field));
     }
     report.insert("cargo_deny".into(), json!(deny));
-    report.insert(
-        "cargo_deny_advisories".into(),
-        json!(
-            "not run: the RustSec advisory database is fetched from GitHub, which this machine cannot reach"
-        ),
-    );
+    // Advisories are part of the same `cargo deny` run now (offline RustSec copy, advisories.rs).
+    report.insert("cargo_deny_advisories".into(), json!(deny));
     Value::Object(report)
 }
 
@@ -208,16 +204,25 @@ fn cargo_deny_installed() -> bool {
     cargo().args(["deny", "--version"]).output().is_ok_and(|output| output.status.success())
 }
 
-/// `cargo deny --offline check licenses bans sources` against deny.toml. With `install`, a
-/// missing cargo-deny is built first (`cargo install --locked`, ~3 min on 2 cores).
-pub fn deny_check(install: bool) -> Result {
-    if !cargo_deny_installed() {
-        if !install {
-            return Err(format!(
-                "not installed (cargo install --locked cargo-deny --version {CARGO_DENY_VERSION})"
-            ));
-        }
-        run(cargo().args(["install", "--locked", "cargo-deny", "--version", CARGO_DENY_VERSION]))?;
+/// cargo-deny, built where it is missing (`cargo install --locked`, ~2-3 min on 2 cores).
+pub fn ensure_cargo_deny() -> Result {
+    if cargo_deny_installed() {
+        return Ok(());
     }
-    run(cargo().args(["deny", "--offline", "check", "licenses", "bans", "sources"]))
+    // A tool, not ours to lint (`cargo xtask test` lints the workspace while building it).
+    run(cargo()
+        .args(["install", "--locked", "cargo-deny", "--version", CARGO_DENY_VERSION])
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS"))
+}
+
+/// `cargo deny --offline check` (advisories from the offline RustSec copy, bans, licences,
+/// sources) against deny.toml, if cargo-deny is installed (`advisories.rs`).
+pub fn deny_check() -> Result {
+    if !cargo_deny_installed() {
+        return Err(format!(
+            "not installed (cargo install --locked cargo-deny --version {CARGO_DENY_VERSION})"
+        ));
+    }
+    crate::advisories::check_workspace()
 }

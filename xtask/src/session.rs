@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{app_binary, hub_binary, root, Result};
+use crate::{app_binary, cargo, hub_binary, root, Result};
+
+/// The instant every end-to-end test runs at unless it chooses its own (`DERMDESK_NOW`): a
+/// Wednesday morning in December, London time, so that what the tests read on screen ("Due in
+/// 2 working days", "Overdue by 1 working day") does not depend on the day CI runs.
+pub const E2E_NOW: &str = "2026-12-02T10:30:00Z";
 
 /// Xvfb screen: the app's default window size.
 const SCREEN: &str = "1440x900x24";
@@ -16,7 +21,17 @@ struct Display {
     server: Option<Child>,
 }
 
+/// One display picked at a time: two test binaries starting together must not take the same
+/// display number.
+static PICKING_A_DISPLAY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Display {
+    /// A display of its own: a new Xvfb (test binaries run side by side, each on its own screen).
+    fn new_xvfb() -> Result<Display> {
+        let _one_at_a_time = PICKING_A_DISPLAY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::start_xvfb()
+    }
+
     /// The current display, or a new Xvfb.
     fn get() -> Result<Display> {
         if let Ok(name) = std::env::var("DISPLAY") {
@@ -24,6 +39,10 @@ impl Display {
                 return Ok(Display { name, server: None });
             }
         }
+        Self::new_xvfb()
+    }
+
+    fn start_xvfb() -> Result<Display> {
         for number in 90..140 {
             let lock = format!("/tmp/.X{number}-lock");
             let socket = format!("/tmp/.X11-unix/X{number}");
@@ -232,4 +251,132 @@ pub fn end_to_end(command: &mut Command) -> Result {
         .env("DERMDESK_HUB", hub_binary())
         .env("TAURI_WEBVIEW_AUTOMATION", "true");
     crate::run(&mut with_keyring(command))
+}
+
+/// One end-to-end test binary (tests/e2e/NAME.rs), built.
+struct TestBinary {
+    name: String,
+    executable: PathBuf,
+}
+
+/// Builds the end-to-end test binaries (`names`, or all) and returns them.
+fn build_e2e(names: &[String]) -> Result<Vec<TestBinary>> {
+    let mut command = cargo();
+    command.args([
+        "test",
+        "-p",
+        "dermdesk-e2e",
+        "--locked",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    for name in names {
+        command.args(["--test", name]);
+    }
+    eprintln!("$ {command:?}");
+    let output = command.current_dir(root()).stderr(Stdio::inherit()).output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err("building the end-to-end tests failed".into());
+    }
+    let mut binaries = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let is_test = message["reason"] == "compiler-artifact"
+            && message["target"]["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|k| k == "test"));
+        if let (true, Some(name), Some(executable)) =
+            (is_test, message["target"]["name"].as_str(), message["executable"].as_str())
+        {
+            binaries.push(TestBinary { name: name.to_owned(), executable: PathBuf::from(executable) });
+        }
+    }
+    Ok(binaries)
+}
+
+/// Runs the end-to-end test files `names` (or all of them), each binary in a world of its own
+/// (its own Xvfb screen; each test inside starts its own D-Bus session, keyring, data folder
+/// and hub: tests/e2e/src/lib.rs), `DERMDESK_E2E_JOBS` of them at a time (default 2), the
+/// slowest first. Each binary's output is kept in `target/e2e/logs/NAME.log` and printed when
+/// it ends. Every test runs at [`E2E_NOW`] unless it sets its own instant.
+pub fn end_to_end_all(names: &[String]) -> Result {
+    let mut binaries = build_e2e(names)?;
+    if binaries.is_empty() {
+        return Err(format!("no end-to-end test called {names:?} (tests/e2e/*.rs)"));
+    }
+    // Slowest first, so that the last to finish is a short one.
+    const SLOW_FIRST: &[&str] = &["orientation", "window", "due_dates", "security", "worklist", "quality"];
+    let rank = |name: &str| SLOW_FIRST.iter().position(|slow| *slow == name).unwrap_or(SLOW_FIRST.len());
+    binaries.sort_by_key(|binary| rank(&binary.name));
+    let jobs =
+        std::env::var("DERMDESK_E2E_JOBS").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(2).max(1);
+    let scratch = Scratch::new("e2e")?;
+    let logs = root().join("target").join("e2e").join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+    let queue = std::sync::Mutex::new(binaries.into_iter());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
+                let Some(binary) = next else { break };
+                let started = Instant::now();
+                let outcome = run_one(&binary, &scratch.0, &logs);
+                let took = started.elapsed();
+                let log =
+                    std::fs::read_to_string(logs.join(format!("{}.log", binary.name))).unwrap_or_default();
+                eprintln!(
+                    "---- e2e {} ({:.0} s): {}\n{log}",
+                    binary.name,
+                    took.as_secs_f64(),
+                    if outcome.is_ok() { "ok" } else { "FAILED" }
+                );
+                results.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((
+                    binary.name,
+                    took,
+                    outcome,
+                ));
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut failed = Vec::new();
+    eprintln!("\n| e2e | seconds | result |\n|---|---:|---|");
+    for (name, took, outcome) in &results {
+        eprintln!(
+            "| {name} | {:.0} | {} |",
+            took.as_secs_f64(),
+            if outcome.is_ok() { "ok" } else { "FAILED" }
+        );
+        if outcome.is_err() {
+            failed.push(name.clone());
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("end-to-end tests failed: {}", failed.join(", ")))
+    }
+}
+
+fn run_one(binary: &TestBinary, scratch: &Path, logs: &Path) -> Result {
+    let display = Display::new_xvfb()?;
+    let mut command = Command::new(&binary.executable);
+    command.args(["--test-threads=1", "--nocapture"]);
+    headless_env(&mut command, &display, &scratch.join(&binary.name).join("data"));
+    command
+        .env("XDG_CACHE_HOME", scratch.join(&binary.name).join("cache"))
+        // Rendered once, shared by every test (content-addressed; files appear by rename).
+        .env("DERMDESK_DEMO_PHOTO_CACHE", scratch.join("demo-photos"))
+        .env("DERMDESK_NOW", std::env::var("DERMDESK_NOW").unwrap_or_else(|_| E2E_NOW.to_owned()))
+        .env("DERMDESK_APP", app_binary())
+        .env("DERMDESK_HUB", hub_binary())
+        .env("TAURI_WEBVIEW_AUTOMATION", "true")
+        .current_dir(root().join("tests").join("e2e"));
+    let log = std::fs::File::create(logs.join(format!("{}.log", binary.name))).map_err(|e| e.to_string())?;
+    command.stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log).stdin(Stdio::null());
+    let status = command.status().map_err(|e| format!("{}: {e}", binary.executable.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed ({status})", binary.name))
+    }
 }
