@@ -184,6 +184,11 @@ const MIGRATIONS: &[&str] = &[
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
      CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    // 9: previews, thumbnails and quality measures made before colour management (and before
+    // transparency was composited) showed wide-gamut and CMYK photos wrong and could show what
+    // a sender masked out: drop them; the sync makes them again (`prepare_unprepared_photos`)
+    // and the viewer makes any it is asked for first.
+    "DELETE FROM photo_derived;",
 ];
 
 /// The schema version whose step creates the worklist table; the rows are filled in Rust after

@@ -128,6 +128,11 @@ pub struct PhotoQuality {
     pub flags: dermdesk_imaging::QualityFlags,
     pub metrics: dermdesk_imaging::QualityMetrics,
     pub problem: Option<String>,
+    /// The photo had transparent areas (shown as neutral grey, never what is under them).
+    pub transparent: bool,
+    /// What to tell the consultant about the photo's colours, if anything ("colours may be
+    /// off: ..."); `None` when they were converted from its profile or it had none (sRGB).
+    pub colour_note: Option<String>,
 }
 
 /// The quality of a photo from its kept measures (JSON), judged by today's thresholds; `None`
@@ -135,7 +140,28 @@ pub struct PhotoQuality {
 pub fn photo_quality(metrics_json: &str) -> Option<PhotoQuality> {
     let metrics: dermdesk_imaging::QualityMetrics = serde_json::from_str(metrics_json).ok()?;
     let flags = dermdesk_imaging::quality::assess(&metrics);
-    Some(PhotoQuality { flags, metrics, problem: flags.problem() })
+    let colour_note = match metrics.colour {
+        dermdesk_imaging::ColourSource::Untagged | dermdesk_imaging::ColourSource::Profile => None,
+        dermdesk_imaging::ColourSource::UntaggedCmyk => Some(
+            "Colours may be off: this CMYK photo has no colour profile, so its inks were converted \
+             by a plain formula. The original is kept as sent; ask the practice for an RGB photo \
+             if colour matters."
+                .to_owned(),
+        ),
+        dermdesk_imaging::ColourSource::UnusableProfile => Some(
+            "Colours may be off: this photo's colour profile could not be read, so it is shown as \
+             if sRGB. The original is kept as sent; ask the practice to send it again if colour \
+             matters."
+                .to_owned(),
+        ),
+    };
+    Some(PhotoQuality {
+        flags,
+        metrics,
+        problem: flags.problem(),
+        transparent: metrics.transparent_fraction > 0.0,
+        colour_note,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]

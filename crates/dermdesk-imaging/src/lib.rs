@@ -111,6 +111,7 @@ pub fn derive(bytes: &[u8]) -> Result<Derived, ImagingError> {
     let metrics = QualityMetrics {
         shorter_side: info.width.min(info.height),
         transparent_fraction,
+        colour,
         ..quality::measure(&preview)
     };
     Ok(Derived {

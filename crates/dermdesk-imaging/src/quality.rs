@@ -43,6 +43,9 @@ pub struct QualityMetrics {
     /// Share of the photo's pixels that were not fully opaque (shown over a neutral grey).
     #[serde(default)]
     pub transparent_fraction: f64,
+    /// Where the measured (and shown) colours came from: the photo's embedded profile or none.
+    #[serde(default)]
+    pub colour: crate::ColourSource,
     /// Variance of the 4-neighbour Laplacian of the grey image, at the analysis size.
     pub laplacian_variance: f64,
     /// Mean grey level, 0 to 255.
@@ -166,6 +169,7 @@ pub fn exposure(luma: &[u8]) -> QualityMetrics {
     QualityMetrics {
         shorter_side: 0,
         transparent_fraction: 0.0,
+        colour: crate::ColourSource::Untagged,
         laplacian_variance: 0.0,
         mean_luma: mean,
         luma_p05: percentile(0.05),
