@@ -227,10 +227,18 @@ export class ReferralDetail {
             title: when + photoLabel(meta) + (ready && photo.quality?.problem ? ` — ${photo.quality.problem}` : ""),
             attrs: {
               "aria-pressed": selected ? "true" : "false",
-              "aria-label": `${when}Photo ${index + 1} of ${count}: ${photoLabel(meta)}${ready ? (photo.quality?.problem ? `, ${photo.quality.problem}` : "") : photo.problem ? ", not yet usable" : ", downloading"}`,
+              "aria-label": `${when}Photo ${index + 1} of ${count}: ${photoLabel(meta)}${ready ? (photo.quality?.problem ? `, ${photo.quality.problem}` : "") + (photo.quality?.transparent ? ", had transparent areas (shown as grey)" : "") : photo.problem ? ", not yet usable" : ", downloading"}`,
             },
             on: { click: () => this.#selectPhoto(referralId, meta.content_id) },
           },
+          ready && photo.quality?.transparent
+            ? h("span", {
+                class: "transparency-badge",
+                text: "◩",
+                title: "This photo had transparent areas: they are shown as grey, never what is under them",
+                attrs: { "aria-hidden": "true" },
+              })
+            : null,
           ready && photo.quality?.problem
             ? h("span", {
                 class: "quality-badge",
@@ -380,8 +388,14 @@ export class ReferralDetail {
     }
     const photo = this.#allPhotos().find((candidate) => candidate.meta.content_id === activeId);
     const earlier = photo?.prior ? `Earlier referral (${formatDate(photo.prior.received_at)}) · ` : "";
+    // What the core found in the photo's pixels: transparent areas (shown as grey, never what
+    // is under them) and colours that could not be managed.
+    const notes = [
+      photo?.quality?.transparent ? "had transparent areas: shown as grey, never what is under them" : null,
+      photo?.quality?.colour_note ?? null,
+    ].filter(Boolean);
     byId("photo-caption").textContent = photo
-      ? `${panes.length > 1 ? `Pane ${panes.indexOf(this.viewer.active) + 1}: ` : ""}${earlier}${photoLabel(photo.meta)} · taken ${formatDateTime(photo.meta.captured_at)} · ${photo.meta.width} × ${photo.meta.height} px`
+      ? `${panes.length > 1 ? `Pane ${panes.indexOf(this.viewer.active) + 1}: ` : ""}${earlier}${photoLabel(photo.meta)} · taken ${formatDateTime(photo.meta.captured_at)} · ${photo.meta.width} × ${photo.meta.height} px${notes.map((note) => ` · ${note}`).join("")}`
       : "";
   }
 
