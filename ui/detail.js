@@ -89,7 +89,7 @@ export class ReferralDetail {
     const due = view.outcome ? "done" : dueTone(view);
     const age = ageInYears(patient.date_of_birth, now);
     const fact = (name, value, extraClass) =>
-      h("span", { class: ["fact", extraClass] }, h("span", { class: "fact-name", text: name }), " ", h("span", { class: "fact-value", text: value }));
+      h("span", { class: ["fact", ...[extraClass].flat()] }, h("span", { class: "fact-name", text: name }), " ", h("span", { class: "fact-value", text: value }));
 
     replaceChildren(
       byId("patient-header"),
@@ -100,14 +100,27 @@ export class ReferralDetail {
         h(
           "p",
           { class: "patient-facts" },
-          fact("NHS No.", formatNhsNumber(patient.nhs_number), "nhs-number"),
+          fact("NHS No.", formatNhsNumber(patient.nhs_number), ["nhs-number", view.nhs_number_problem && "is-invalid"]),
+          // Never hidden: the number is shown as received, and the check's failure beside it.
+          view.nhs_number_problem && h("span", { class: "identity-problem", attrs: { role: "alert" }, text: view.nhs_number_problem }),
           fact("Born", `${formatBirthDate(patient.date_of_birth)}${age === null ? "" : ` (${age} y)`}`),
           fact("Sex", label(SEX_LABELS, patient.sex)),
         ),
         h(
           "p",
           { class: "referral-facts" },
-          fact("Practice", `${practice.name} (${practice.ods_code})`),
+          // Name and code apart, each isolated for direction: a control character in one cannot
+          // reorder the other ("Y99001" shown as "(10099Y)").
+          h(
+            "span",
+            { class: "fact" },
+            h("span", { class: "fact-name", text: "Practice" }),
+            " ",
+            h("bdi", { class: "fact-value", text: practice.name }),
+            " (",
+            h("bdi", { class: "fact-value practice-code", text: practice.ods_code }),
+            ")",
+          ),
           fact("Referred by", referrer.role ? `${referrer.name}, ${referrer.role}` : referrer.name),
         ),
       ),
