@@ -21,6 +21,8 @@
 
 mod bench;
 mod faults;
+#[cfg(test)]
+mod hazard_log;
 mod packages;
 mod security;
 mod session;
