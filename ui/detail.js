@@ -305,7 +305,7 @@ export class ReferralDetail {
     // A background refresh never replaces what the consultant put in a pane.
     const pane = this.viewer.active;
     if (!pane.contentId) {
-      if (selected.ready && selected.url) this.viewer.show({ url: selected.url, label: photoLabel(selected.meta), meta: selected.meta });
+      if (selected.ready && selected.url) this.viewer.show(this.#paneItem(selected));
       else pane.showMessage("Downloading… This photo will appear when it is on this computer.");
     }
     if (!sameReferral) this.#fillPanes(this.viewer.layout, null);
@@ -367,6 +367,29 @@ export class ReferralDetail {
   }
 
   /** Every photo this referral (or an earlier one) can put in a pane, in filmstrip order. */
+  /**
+   * What a pane is given to show: the photo, and who it is of — the patient's name, NHS number
+   * and date of birth on every pane (and so in full screen), and for an earlier referral's
+   * photo "Earlier referral, <date>" on the pane itself.
+   */
+  #paneItem(photo) {
+    const patient = this.view?.referral.patient;
+    return {
+      url: photo.url,
+      label: photoLabel(photo.meta),
+      meta: photo.meta,
+      identity: patient
+        ? {
+            name: patient.name,
+            nhsNumber: formatNhsNumber(patient.nhs_number),
+            nhsProblem: this.view.nhs_number_problem ?? null,
+            born: formatBirthDate(patient.date_of_birth),
+          }
+        : null,
+      earlier: photo.prior ? `Earlier referral, ${formatDate(photo.prior.received_at)}` : null,
+    };
+  }
+
   #allPhotos() {
     const current = this.view?.photos ?? [];
     const earlier = (this.view?.priors ?? []).flatMap((prior) => prior.photos.map((photo) => ({ ...photo, prior })));
@@ -382,7 +405,7 @@ export class ReferralDetail {
     for (const pane of this.viewer.visiblePanes) {
       if (pane.contentId) continue;
       const photo = unused.shift() ?? photos[0];
-      if (photo) pane.show({ url: photo.url, label: photoLabel(photo.meta), meta: photo.meta });
+      if (photo) pane.show(this.#paneItem(photo));
     }
     this.#markFilmstrip();
   }
@@ -416,7 +439,7 @@ export class ReferralDetail {
     this.selectedPhotoByReferral.set(referralId, contentId);
     const photo = this.#allPhotos().find((candidate) => candidate.meta.content_id === contentId);
     if (photo && this.view?.referral.id === referralId) {
-      this.viewer.show({ url: photo.url, label: photoLabel(photo.meta), meta: photo.meta });
+      this.viewer.show(this.#paneItem(photo));
       this.#markFilmstrip();
     } else if (this.view && this.view.referral.id === referralId) {
       this.#renderPhotos(this.view);

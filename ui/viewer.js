@@ -58,7 +58,10 @@ export class PhotoPane {
     this.filterSvg = this.#buildGammaFilter();
     this.readout = h("output", { class: "pane-readout", attrs: { "aria-live": "polite" } });
     this.calibrateForm = this.#buildCalibrateForm();
-    container.replaceChildren(this.osdHost, this.overlay, this.filterSvg, this.message, this.readout, this.calibrateForm);
+    // Who the photo is of, on the pane itself (every pane, full screen too): a photo is never
+    // seen without its patient, and an earlier referral's photo says so.
+    this.identity = h("p", { class: "pane-identity", attrs: { "aria-label": "Patient in this pane" } });
+    container.replaceChildren(this.osdHost, this.overlay, this.filterSvg, this.message, this.readout, this.calibrateForm, this.identity);
     container.classList.add("photo-pane");
     container.dataset.pane = String(this.id);
     container.addEventListener("pointerdown", () => hooks.onActivate?.(this), { capture: true });
@@ -102,6 +105,25 @@ export class PhotoPane {
     this.showMessage("No photo selected");
   }
 
+  #showIdentity(photo) {
+    const who = photo.identity;
+    const part = (cls, text) => h("bdi", { class: cls, text });
+    this.identity.replaceChildren(
+      ...(who
+        ? [
+            part("pane-patient-name", who.name),
+            " · NHS No. ",
+            part(who.nhsProblem ? "pane-nhs-number is-invalid" : "pane-nhs-number", who.nhsNumber),
+            " · born ",
+            part("pane-born", who.born),
+          ]
+        : []),
+      ...(photo.earlier ? [h("span", { class: "pane-earlier", text: photo.earlier })] : []),
+    );
+    this.identity.title = who?.nhsProblem ?? "";
+    this.identity.hidden = !who && !photo.earlier;
+  }
+
   /** The photo on show, or null. */
   get contentId() {
     return this.photo?.meta?.content_id ?? null;
@@ -125,6 +147,7 @@ export class PhotoPane {
     this.viewer.viewport.setFlip(false);
     this.container.dataset.contentId = photo.meta.content_id;
     this.container.dataset.loaded = "false";
+    this.#showIdentity(photo);
     this.#setMessage("Loading photo…");
     let info;
     try {
