@@ -101,7 +101,19 @@ export class PhotoPane {
       this.#updateReadout();
       this.hooks.onViewChange?.(this);
     });
-    this.viewer.addHandler("resize", () => this.#drawOverlay());
+    // While the photo is as fitted (nothing zoomed or panned since), a change of the pane's size
+    // fits it again: a banner that appears after the first fit (quality, identity) would
+    // otherwise cut off its top, as `preserveImageSizeOnResize` keeps the image's size.
+    this.fitted = false;
+    for (const name of ["canvas-drag", "canvas-scroll", "canvas-pinch", "canvas-double-click"]) {
+      this.viewer.addHandler(name, () => {
+        this.fitted = false;
+      });
+    }
+    this.viewer.addHandler("resize", () => {
+      if (this.fitted && this.photo) this.viewer.viewport.goHome(true);
+      this.#drawOverlay();
+    });
     this.showMessage("No photo selected");
   }
 
@@ -191,6 +203,7 @@ export class PhotoPane {
         if (token !== this.requestToken) return;
         this.#setMessage("");
         this.viewer.viewport.goHome(true);
+        this.fitted = true;
       },
       error: (event) => token === this.requestToken && !this.item && this.#fail(event?.message),
     });
@@ -230,16 +243,19 @@ export class PhotoPane {
 
   fit() {
     this.viewer?.viewport.goHome();
+    this.fitted = true;
   }
 
   /** One image pixel on one screen pixel. */
   actualSize() {
     if (!this.item) return;
     const zoom = this.item.imageToViewportZoom(1 / (window.devicePixelRatio || 1));
+    this.fitted = false;
     this.viewer.viewport.zoomTo(zoom, null);
   }
 
   zoomBy(factor) {
+    this.fitted = false;
     this.viewer?.viewport.zoomBy(factor);
     this.viewer?.viewport.applyConstraints();
   }
@@ -265,6 +281,8 @@ export class PhotoPane {
 
   setView({ x, y, zoom }) {
     if (!this.viewer) return;
+    // Linked to another pane's view: this pane follows it, not its own fit.
+    this.fitted = false;
     this.viewer.viewport.zoomTo(zoom, null, true);
     this.viewer.viewport.panTo(new (OSD().Point)(x, y), true);
   }
