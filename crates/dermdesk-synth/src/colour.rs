@@ -85,3 +85,21 @@ pub fn masked_png() -> Vec<u8> {
         .expect("encoding into memory");
     out
 }
+
+/// `jpeg` with `profile` embedded as `APP2 ICC_PROFILE` chunks right after its start (any
+/// profile it had is left in place after them: give an untagged JPEG). The pixels are the same
+/// numbers, now meant in the profile's colour space.
+pub fn with_icc_profile(jpeg: &[u8], profile: &[u8]) -> Vec<u8> {
+    const CHUNK: usize = 65_519;
+    let chunks: Vec<&[u8]> = profile.chunks(CHUNK).collect();
+    let mut out = jpeg[..2].to_vec();
+    for (index, chunk) in chunks.iter().enumerate() {
+        out.extend_from_slice(&[0xff, 0xe2]);
+        out.extend_from_slice(&((chunk.len() + 16) as u16).to_be_bytes());
+        out.extend_from_slice(b"ICC_PROFILE\0");
+        out.extend_from_slice(&[index as u8 + 1, chunks.len() as u8]);
+        out.extend_from_slice(chunk);
+    }
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
