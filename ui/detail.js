@@ -89,7 +89,7 @@ export class ReferralDetail {
     const due = view.outcome ? "done" : dueTone(view);
     const age = ageInYears(patient.date_of_birth, now);
     const fact = (name, value, extraClass) =>
-      h("span", { class: ["fact", extraClass] }, h("span", { class: "fact-name", text: name }), " ", h("span", { class: "fact-value", text: value }));
+      h("span", { class: ["fact", ...[extraClass].flat()] }, h("span", { class: "fact-name", text: name }), " ", h("span", { class: "fact-value", text: value }));
 
     replaceChildren(
       byId("patient-header"),
@@ -100,14 +100,27 @@ export class ReferralDetail {
         h(
           "p",
           { class: "patient-facts" },
-          fact("NHS No.", formatNhsNumber(patient.nhs_number), "nhs-number"),
+          fact("NHS No.", formatNhsNumber(patient.nhs_number), ["nhs-number", view.nhs_number_problem && "is-invalid"]),
+          // Never hidden: the number is shown as received, and the check's failure beside it.
+          view.nhs_number_problem && h("span", { class: "identity-problem", attrs: { role: "alert" }, text: view.nhs_number_problem }),
           fact("Born", `${formatBirthDate(patient.date_of_birth)}${age === null ? "" : ` (${age} y)`}`),
           fact("Sex", label(SEX_LABELS, patient.sex)),
         ),
         h(
           "p",
           { class: "referral-facts" },
-          fact("Practice", `${practice.name} (${practice.ods_code})`),
+          // Name and code apart, each isolated for direction: a control character in one cannot
+          // reorder the other ("Y99001" shown as "(10099Y)").
+          h(
+            "span",
+            { class: "fact" },
+            h("span", { class: "fact-name", text: "Practice" }),
+            " ",
+            h("bdi", { class: "fact-value", text: practice.name }),
+            " (",
+            h("bdi", { class: "fact-value practice-code", text: practice.ods_code }),
+            ")",
+          ),
           fact("Referred by", referrer.role ? `${referrer.name}, ${referrer.role}` : referrer.name),
         ),
       ),
@@ -227,10 +240,18 @@ export class ReferralDetail {
             title: when + photoLabel(meta) + (ready && photo.quality?.problem ? ` — ${photo.quality.problem}` : ""),
             attrs: {
               "aria-pressed": selected ? "true" : "false",
-              "aria-label": `${when}Photo ${index + 1} of ${count}: ${photoLabel(meta)}${ready ? (photo.quality?.problem ? `, ${photo.quality.problem}` : "") : photo.problem ? ", not yet usable" : ", downloading"}`,
+              "aria-label": `${when}Photo ${index + 1} of ${count}: ${photoLabel(meta)}${ready ? (photo.quality?.problem ? `, ${photo.quality.problem}` : "") + (photo.quality?.transparent ? ", had transparent areas (shown as grey)" : "") : photo.problem ? ", not yet usable" : ", downloading"}`,
             },
             on: { click: () => this.#selectPhoto(referralId, meta.content_id) },
           },
+          ready && photo.quality?.transparent
+            ? h("span", {
+                class: "transparency-badge",
+                text: "◩",
+                title: "This photo had transparent areas: they are shown as grey, never what is under them",
+                attrs: { "aria-hidden": "true" },
+              })
+            : null,
           ready && photo.quality?.problem
             ? h("span", {
                 class: "quality-badge",
@@ -284,7 +305,7 @@ export class ReferralDetail {
     // A background refresh never replaces what the consultant put in a pane.
     const pane = this.viewer.active;
     if (!pane.contentId) {
-      if (selected.ready && selected.url) this.viewer.show({ url: selected.url, label: photoLabel(selected.meta), meta: selected.meta });
+      if (selected.ready && selected.url) this.viewer.show(this.#paneItem(selected));
       else pane.showMessage("Downloading… This photo will appear when it is on this computer.");
     }
     if (!sameReferral) this.#fillPanes(this.viewer.layout, null);
@@ -346,6 +367,29 @@ export class ReferralDetail {
   }
 
   /** Every photo this referral (or an earlier one) can put in a pane, in filmstrip order. */
+  /**
+   * What a pane is given to show: the photo, and who it is of — the patient's name, NHS number
+   * and date of birth on every pane (and so in full screen), and for an earlier referral's
+   * photo "Earlier referral, <date>" on the pane itself.
+   */
+  #paneItem(photo) {
+    const patient = this.view?.referral.patient;
+    return {
+      url: photo.url,
+      label: photoLabel(photo.meta),
+      meta: photo.meta,
+      identity: patient
+        ? {
+            name: patient.name,
+            nhsNumber: formatNhsNumber(patient.nhs_number),
+            nhsProblem: this.view.nhs_number_problem ?? null,
+            born: formatBirthDate(patient.date_of_birth),
+          }
+        : null,
+      earlier: photo.prior ? `Earlier referral, ${formatDate(photo.prior.received_at)}` : null,
+    };
+  }
+
   #allPhotos() {
     const current = this.view?.photos ?? [];
     const earlier = (this.view?.priors ?? []).flatMap((prior) => prior.photos.map((photo) => ({ ...photo, prior })));
@@ -361,7 +405,7 @@ export class ReferralDetail {
     for (const pane of this.viewer.visiblePanes) {
       if (pane.contentId) continue;
       const photo = unused.shift() ?? photos[0];
-      if (photo) pane.show({ url: photo.url, label: photoLabel(photo.meta), meta: photo.meta });
+      if (photo) pane.show(this.#paneItem(photo));
     }
     this.#markFilmstrip();
   }
@@ -380,8 +424,14 @@ export class ReferralDetail {
     }
     const photo = this.#allPhotos().find((candidate) => candidate.meta.content_id === activeId);
     const earlier = photo?.prior ? `Earlier referral (${formatDate(photo.prior.received_at)}) · ` : "";
+    // What the core found in the photo's pixels: transparent areas (shown as grey, never what
+    // is under them) and colours that could not be managed.
+    const notes = [
+      photo?.quality?.transparent ? "had transparent areas: shown as grey, never what is under them" : null,
+      photo?.quality?.colour_note ?? null,
+    ].filter(Boolean);
     byId("photo-caption").textContent = photo
-      ? `${panes.length > 1 ? `Pane ${panes.indexOf(this.viewer.active) + 1}: ` : ""}${earlier}${photoLabel(photo.meta)} · taken ${formatDateTime(photo.meta.captured_at)} · ${photo.meta.width} × ${photo.meta.height} px`
+      ? `${panes.length > 1 ? `Pane ${panes.indexOf(this.viewer.active) + 1}: ` : ""}${earlier}${photoLabel(photo.meta)} · taken ${formatDateTime(photo.meta.captured_at)} · ${photo.meta.width} × ${photo.meta.height} px${notes.map((note) => ` · ${note}`).join("")}`
       : "";
   }
 
@@ -389,7 +439,7 @@ export class ReferralDetail {
     this.selectedPhotoByReferral.set(referralId, contentId);
     const photo = this.#allPhotos().find((candidate) => candidate.meta.content_id === contentId);
     if (photo && this.view?.referral.id === referralId) {
-      this.viewer.show({ url: photo.url, label: photoLabel(photo.meta), meta: photo.meta });
+      this.viewer.show(this.#paneItem(photo));
       this.#markFilmstrip();
     } else if (this.view && this.view.referral.id === referralId) {
       this.#renderPhotos(this.view);

@@ -243,6 +243,7 @@ export function betterPhotosRequest(flagged) {
   if (flagged.some((photo) => photo.flags?.blurred)) tips.push("hold the camera steady and let it focus on the lesion before taking the photo");
   if (flagged.some((photo) => photo.flags?.underexposed)) tips.push("take them in good, even light");
   if (flagged.some((photo) => photo.flags?.overexposed)) tips.push("avoid the flash and direct sunlight on the skin");
+  if (flagged.some((photo) => photo.flags?.too_small)) tips.push("send the photo as the camera took it (not a screenshot or a reduced copy), close enough that the lesion fills much of the frame");
   const them = flagged.length === 1 ? "it" : "them";
   const how = tips.length ? `: ${tips.join("; ")}` : "";
   return `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}. Please retake ${them}${how}, and send ${them} with this referral.`;

@@ -58,7 +58,10 @@ export class PhotoPane {
     this.filterSvg = this.#buildGammaFilter();
     this.readout = h("output", { class: "pane-readout", attrs: { "aria-live": "polite" } });
     this.calibrateForm = this.#buildCalibrateForm();
-    container.replaceChildren(this.osdHost, this.overlay, this.filterSvg, this.message, this.readout, this.calibrateForm);
+    // Who the photo is of, on the pane itself (every pane, full screen too): a photo is never
+    // seen without its patient, and an earlier referral's photo says so.
+    this.identity = h("p", { class: "pane-identity", attrs: { "aria-label": "Patient in this pane" } });
+    container.replaceChildren(this.osdHost, this.overlay, this.filterSvg, this.message, this.readout, this.calibrateForm, this.identity);
     container.classList.add("photo-pane");
     container.dataset.pane = String(this.id);
     container.addEventListener("pointerdown", () => hooks.onActivate?.(this), { capture: true });
@@ -98,8 +101,39 @@ export class PhotoPane {
       this.#updateReadout();
       this.hooks.onViewChange?.(this);
     });
-    this.viewer.addHandler("resize", () => this.#drawOverlay());
+    // While the photo is as fitted (nothing zoomed or panned since), a change of the pane's size
+    // fits it again: a banner that appears after the first fit (quality, identity) would
+    // otherwise cut off its top, as `preserveImageSizeOnResize` keeps the image's size.
+    this.fitted = false;
+    for (const name of ["canvas-drag", "canvas-scroll", "canvas-pinch", "canvas-double-click"]) {
+      this.viewer.addHandler(name, () => {
+        this.fitted = false;
+      });
+    }
+    this.viewer.addHandler("resize", () => {
+      if (this.fitted && this.photo) this.viewer.viewport.goHome(true);
+      this.#drawOverlay();
+    });
     this.showMessage("No photo selected");
+  }
+
+  #showIdentity(photo) {
+    const who = photo.identity;
+    const part = (cls, text) => h("bdi", { class: cls, text });
+    this.identity.replaceChildren(
+      ...(who
+        ? [
+            part("pane-patient-name", who.name),
+            " · NHS No. ",
+            part(who.nhsProblem ? "pane-nhs-number is-invalid" : "pane-nhs-number", who.nhsNumber),
+            " · born ",
+            part("pane-born", who.born),
+          ]
+        : []),
+      ...(photo.earlier ? [h("span", { class: "pane-earlier", text: photo.earlier })] : []),
+    );
+    this.identity.title = who?.nhsProblem ?? "";
+    this.identity.hidden = !who && !photo.earlier;
   }
 
   /** The photo on show, or null. */
@@ -125,6 +159,7 @@ export class PhotoPane {
     this.viewer.viewport.setFlip(false);
     this.container.dataset.contentId = photo.meta.content_id;
     this.container.dataset.loaded = "false";
+    this.#showIdentity(photo);
     this.#setMessage("Loading photo…");
     let info;
     try {
@@ -168,6 +203,7 @@ export class PhotoPane {
         if (token !== this.requestToken) return;
         this.#setMessage("");
         this.viewer.viewport.goHome(true);
+        this.fitted = true;
       },
       error: (event) => token === this.requestToken && !this.item && this.#fail(event?.message),
     });
@@ -207,16 +243,19 @@ export class PhotoPane {
 
   fit() {
     this.viewer?.viewport.goHome();
+    this.fitted = true;
   }
 
   /** One image pixel on one screen pixel. */
   actualSize() {
     if (!this.item) return;
     const zoom = this.item.imageToViewportZoom(1 / (window.devicePixelRatio || 1));
+    this.fitted = false;
     this.viewer.viewport.zoomTo(zoom, null);
   }
 
   zoomBy(factor) {
+    this.fitted = false;
     this.viewer?.viewport.zoomBy(factor);
     this.viewer?.viewport.applyConstraints();
   }
@@ -242,6 +281,8 @@ export class PhotoPane {
 
   setView({ x, y, zoom }) {
     if (!this.viewer) return;
+    // Linked to another pane's view: this pane follows it, not its own fit.
+    this.fitted = false;
     this.viewer.viewport.zoomTo(zoom, null, true);
     this.viewer.viewport.panTo(new (OSD().Point)(x, y), true);
   }

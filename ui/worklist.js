@@ -145,7 +145,13 @@ export class Worklist {
       h(
         "span",
         { class: "row-line row-identity" },
-        h("span", { class: "nhs-number", text: formatNhsNumber(row.nhs_number), attrs: { "aria-label": `NHS number ${formatNhsNumber(row.nhs_number)}` } }),
+        h("span", {
+          class: ["nhs-number", row.nhs_number_problem && "is-invalid"],
+          text: formatNhsNumber(row.nhs_number),
+          title: row.nhs_number_problem ?? "",
+          attrs: { "aria-label": `NHS number ${formatNhsNumber(row.nhs_number)}${row.nhs_number_problem ? `: ${row.nhs_number_problem}` : ""}` },
+        }),
+        row.nhs_number_problem && h("span", { class: "identity-problem-badge", text: "check NHS No.", title: row.nhs_number_problem }),
         h("span", { class: "row-separator", text: "·", attrs: { "aria-hidden": "true" } }),
         h("span", { class: "row-practice", text: row.practice_name }),
       ),

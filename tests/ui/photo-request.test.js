@@ -25,3 +25,11 @@ test("one photo, too bright", () => {
   );
   assert.equal(betterPhotosRequest([]), "");
 });
+
+test("a photo too small to judge asks for the full-size original", () => {
+  assert.equal(
+    betterPhotosRequest([{ number: 1, view: "Close-up", problem: "too small to judge", flags: { too_small: true } }]),
+    "Photo 1 (close-up) is too small to judge. Please retake it: send the photo as the camera took it (not a screenshot " +
+      "or a reduced copy), close enough that the lesion fills much of the frame, and send it with this referral.",
+  );
+});

@@ -22,6 +22,8 @@
 mod advisories;
 mod bench;
 mod faults;
+#[cfg(test)]
+mod hazard_log;
 mod packages;
 mod security;
 mod session;

@@ -16,8 +16,11 @@ pub enum Purpose {
 const BUILD: &[&str] =
     &["libwebkit2gtk-4.1-dev", "build-essential", "pkg-config", "perl", "make", "curl", "file"];
 /// Run headless and test: X server, WebDriver for WebKitGTK, a D-Bus session and a Secret
-/// Service (the cache key lives in the keychain), ImageMagick for window screenshots.
-const HEADLESS: &[&str] = &["xvfb", "xauth", "webkit2gtk-driver", "dbus-x11", "gnome-keyring", "imagemagick"];
+/// Service (the cache key lives in the keychain), ImageMagick for window screenshots and as the
+/// colour tests' reference (Little CMS), Ghostscript's ICC profiles (Adobe RGB, ROMM/ProPhoto,
+/// CMYK, grey) for those tests' charts.
+const HEADLESS: &[&str] =
+    &["xvfb", "xauth", "webkit2gtk-driver", "dbus-x11", "gnome-keyring", "imagemagick", "libgs-common"];
 
 /// Reference tools of `bench images`: `vips dzsave` / `vips thumbnail` and `djpeg`.
 const BENCH_REFERENCES: &[&str] = &["libvips-tools", "libjpeg-turbo-progs"];

@@ -184,7 +184,18 @@ const MIGRATIONS: &[&str] = &[
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
      CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    // 9: previews, thumbnails and quality measures made before colour management (and before
+    // transparency was composited) showed wide-gamut and CMYK photos wrong and could show what
+    // a sender masked out: drop them; the sync makes them again (`prepare_unprepared_photos`)
+    // and the viewer makes any it is asked for first.
+    "DELETE FROM photo_derived;",
+    // 10: search keys are folded (accents, apostrophes, hyphens, Unicode normalisation:
+    // `worklist::fold`); the keys are written again in Rust after this step.
+    "SELECT 1;",
 ];
+
+/// The schema version after whose step every worklist entry's search key is written again.
+const SEARCH_FOLDING_SCHEMA: usize = 10;
 
 /// The schema version whose step creates the worklist table; the rows are filled in Rust after
 /// it (search keys and statuses are computed by the same code as afterwards).
@@ -347,7 +358,7 @@ impl Cache {
         for (index, step) in MIGRATIONS.iter().enumerate().skip(applied) {
             let transaction = self.connection.transaction()?;
             transaction.execute_batch(step)?;
-            if index + 1 == WORKLIST_SCHEMA {
+            if index + 1 == WORKLIST_SCHEMA || index + 1 == SEARCH_FOLDING_SCHEMA {
                 backfill_worklist(&transaction)?;
             }
             transaction.pragma_update(None, "user_version", (index + 1) as i64)?;

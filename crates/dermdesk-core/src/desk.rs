@@ -372,7 +372,20 @@ impl Desk {
             outcome: latest.as_ref().map(views::outcome_view),
             draft: draft_value,
             draft_saved_at: draft.map(|(_, at)| at),
-            referral: cached.referral,
+            nhs_number_problem: views::nhs_number_problem(&cached.referral.patient.nhs_number),
+            // Identifiers are shown with any direction control visible (names are isolated for
+            // direction by the UI, never changed).
+            referral: dermdesk_protocol::Referral {
+                patient: dermdesk_protocol::Patient {
+                    nhs_number: views::visible_controls(&cached.referral.patient.nhs_number),
+                    ..cached.referral.patient
+                },
+                practice: dermdesk_protocol::GpPractice {
+                    ods_code: views::visible_controls(&cached.referral.practice.ods_code),
+                    ..cached.referral.practice
+                },
+                ..cached.referral
+            },
             photos,
             priors,
         })

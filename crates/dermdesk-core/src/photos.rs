@@ -705,6 +705,84 @@ mod tests {
         assert_eq!(desk.cache().photos_without_derived(10).unwrap().len(), 2);
     }
 
+    /// Mean colour of a square around (x, y) of a served JPEG.
+    fn served_colour(jpeg: &[u8], x: u32, y: u32) -> [i32; 3] {
+        let image = image::load_from_memory(jpeg).unwrap().into_rgb8();
+        let mut sum = [0u32; 3];
+        for yy in y - 8..y + 8 {
+            for xx in x - 8..x + 8 {
+                let pixel = image.get_pixel(xx, yy);
+                (0..3).for_each(|c| sum[c] += u32::from(pixel[c]));
+            }
+        }
+        sum.map(|s| (s / 256) as i32)
+    }
+
+    #[test]
+    fn wide_gamut_and_masked_photos_are_shown_converted_and_their_originals_served_as_received() {
+        use dermdesk_synth::colour::{chart_jpeg, masked_png, WideGamut};
+        let dir = tempfile::tempdir().unwrap();
+        let (chart, masked) = (chart_jpeg(WideGamut::AdobeRgb), masked_png());
+        let (desk, ids) = desk_with_photos(dir.path(), &[&chart, &masked]);
+        assert!(desk.prepare_photo(&ids[0], &chart) && desk.prepare_photo(&ids[1], &masked));
+        // The originals, byte for byte as received: their hashes are still their content ids.
+        for (id, bytes) in ids.iter().zip([&chart, &masked]) {
+            let original = desk.serve_photo(&format!("/{id}"));
+            assert_eq!(&original.body, bytes);
+            assert_eq!(&hex::encode(Sha256::digest(&original.body)), id);
+        }
+        // The red patch: Adobe RGB (200, 50, 51) is sRGB (232, 46, 47) (Little CMS),
+        // in the preview, the thumbnail and a full-size tile.
+        let near =
+            |seen: [i32; 3], wanted: [i32; 3]| seen.iter().zip(wanted).all(|(s, w)| (s - w).abs() <= 4);
+        let preview = desk.serve_photo(&format!("/{}/preview.jpg", ids[0])).body;
+        assert!(
+            near(served_colour(&preview, 96, 128), [232, 46, 47]),
+            "{:?}",
+            served_colour(&preview, 96, 128)
+        );
+        let thumbnail = desk.serve_photo(&format!("/{}/thumb.jpg", ids[0])).body;
+        assert!(
+            near(served_colour(&thumbnail, 40, 53), [232, 46, 47]),
+            "{:?}",
+            served_colour(&thumbnail, 40, 53)
+        );
+        let tile = desk.serve_photo(&format!("/{}/tiles/10/0_0.jpg", ids[0]));
+        assert_eq!(tile.status, 200, "{}", String::from_utf8_lossy(&tile.body));
+        assert!(
+            near(served_colour(&tile.body, 96, 128), [232, 46, 47]),
+            "{:?}",
+            served_colour(&tile.body, 96, 128)
+        );
+        // The masked-out top row is neutral grey everywhere, never the green under it.
+        let grey = [128, 128, 128];
+        let preview = desk.serve_photo(&format!("/{}/preview.jpg", ids[1])).body;
+        assert!(near(served_colour(&preview, 300, 128), grey), "{:?}", served_colour(&preview, 300, 128));
+        let thumbnail = desk.serve_photo(&format!("/{}/thumb.jpg", ids[1])).body;
+        assert!(near(served_colour(&thumbnail, 120, 40), grey), "{:?}", served_colour(&thumbnail, 120, 40));
+        let tile = desk.serve_photo(&format!("/{}/tiles/10/1_0.jpg", ids[1])).body;
+        assert!(near(served_colour(&tile, 100, 100), grey), "{:?}", served_colour(&tile, 100, 100));
+        // And the photo's view says it had transparent areas (the chart does not).
+        let view = serde_json::to_value(desk.open_referral("R-PHOTOS").unwrap()).unwrap();
+        assert_eq!(view["photos"][0]["quality"]["transparent"], false);
+        assert_eq!(view["photos"][1]["quality"]["transparent"], true);
+        assert_eq!(view["photos"][1]["quality"]["metrics"]["transparent_fraction"], 0.5);
+        assert_eq!(view["photos"][0]["quality"]["metrics"]["colour"], "profile");
+        assert_eq!(view["photos"][0]["quality"]["colour_note"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_photo_too_small_to_judge_is_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = synthetic_jpeg(64, 64, 1);
+        let (desk, ids) = desk_with_photos(dir.path(), &[&small]);
+        assert!(desk.prepare_photo(&ids[0], &small));
+        let view = serde_json::to_value(desk.open_referral("R-PHOTOS").unwrap()).unwrap();
+        let quality = &view["photos"][0]["quality"];
+        assert_eq!(quality["flags"]["too_small"], true);
+        assert!(quality["problem"].as_str().unwrap().starts_with("too small to judge"), "{quality}");
+    }
+
     #[test]
     fn the_referral_view_carries_each_photos_quality() {
         use dermdesk_synth::PhotoDefect;
@@ -735,7 +813,7 @@ mod tests {
         let blurred = &view["photos"][1]["quality"];
         assert_eq!(
             blurred["flags"],
-            serde_json::json!({"blurred": true, "underexposed": false, "overexposed": false})
+            serde_json::json!({"blurred": true, "underexposed": false, "overexposed": false, "too_small": false})
         );
         assert!(blurred["metrics"]["laplacian_variance"].as_f64().unwrap() < 3.55);
         assert!(view["photos"][0]["quality"].is_object());

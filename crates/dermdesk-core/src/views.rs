@@ -106,6 +106,9 @@ pub struct WorklistRow {
     pub has_draft: bool,
     pub photos_total: usize,
     pub photos_ready: usize,
+    /// Set when the NHS number fails its check ([`nhs_number_problem`]); the number is still
+    /// shown as received.
+    pub nhs_number_problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +131,11 @@ pub struct PhotoQuality {
     pub flags: dermdesk_imaging::QualityFlags,
     pub metrics: dermdesk_imaging::QualityMetrics,
     pub problem: Option<String>,
+    /// The photo had transparent areas (shown as neutral grey, never what is under them).
+    pub transparent: bool,
+    /// What to tell the consultant about the photo's colours, if anything ("colours may be
+    /// off: ..."); `None` when they were converted from its profile or it had none (sRGB).
+    pub colour_note: Option<String>,
 }
 
 /// The quality of a photo from its kept measures (JSON), judged by today's thresholds; `None`
@@ -135,7 +143,28 @@ pub struct PhotoQuality {
 pub fn photo_quality(metrics_json: &str) -> Option<PhotoQuality> {
     let metrics: dermdesk_imaging::QualityMetrics = serde_json::from_str(metrics_json).ok()?;
     let flags = dermdesk_imaging::quality::assess(&metrics);
-    Some(PhotoQuality { flags, metrics, problem: flags.problem() })
+    let colour_note = match metrics.colour {
+        dermdesk_imaging::ColourSource::Untagged | dermdesk_imaging::ColourSource::Profile => None,
+        dermdesk_imaging::ColourSource::UntaggedCmyk => Some(
+            "Colours may be off: this CMYK photo has no colour profile, so its inks were converted \
+             by a plain formula. The original is kept as sent; ask the practice for an RGB photo \
+             if colour matters."
+                .to_owned(),
+        ),
+        dermdesk_imaging::ColourSource::UnusableProfile => Some(
+            "Colours may be off: this photo's colour profile could not be read, so it is shown as \
+             if sRGB. The original is kept as sent; ask the practice to send it again if colour \
+             matters."
+                .to_owned(),
+        ),
+    };
+    Some(PhotoQuality {
+        flags,
+        metrics,
+        problem: flags.problem(),
+        transparent: metrics.transparent_fraction > 0.0,
+        colour_note,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -186,6 +215,31 @@ pub struct ReferralView {
     pub draft_saved_at: Option<DateTime<Utc>>,
     /// The same patient's earlier referrals in the cache (by NHS number), newest first.
     pub priors: Vec<PriorReferral>,
+    /// Set when the NHS number fails its check ([`nhs_number_problem`]).
+    pub nhs_number_problem: Option<String>,
+}
+
+/// What the consultant is told about an NHS number the service sent that fails the protocol's
+/// check (a cache from before the hub checked, or another service): the number is still shown,
+/// never hidden, and identity is to be confirmed before acting on the referral.
+pub fn nhs_number_problem(nhs_number: &str) -> Option<String> {
+    dermdesk_protocol::check_nhs_number(nhs_number)
+        .err()
+        .map(|_| "NHS number fails its check digit — confirm identity with the practice".to_owned())
+}
+
+/// Direction controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) are made visible
+/// as their code points, e.g. `[U+202E]`: in an identifier they have no business and could make
+/// "Y99001" read as "10099Y". Everything else is left as it is.
+pub fn visible_controls(identifier: &str) -> String {
+    let is_control = |c: char| matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !identifier.chars().any(is_control) {
+        return identifier.to_owned();
+    }
+    identifier
+        .chars()
+        .map(|c| if is_control(c) { format!("[U+{:04X}]", u32::from(c)) } else { c.to_string() })
+        .collect()
 }
 
 /// An earlier referral of the same patient: its photos can go beside the current ones.
@@ -394,7 +448,7 @@ pub fn worklist_row(entry: &WorklistEntry, now: DateTime<Utc>, calendar: &BankHo
     WorklistRow {
         referral_id: entry.referral_id.clone(),
         patient_name: entry.patient_name.clone(),
-        nhs_number: entry.nhs_number.clone(),
+        nhs_number: visible_controls(&entry.nhs_number),
         date_of_birth: entry.date_of_birth,
         practice_name: entry.practice_name.clone(),
         practice_ods: entry.practice_ods.clone(),
@@ -412,6 +466,7 @@ pub fn worklist_row(entry: &WorklistEntry, now: DateTime<Utc>, calendar: &BankHo
         has_draft: entry.has_draft,
         photos_total: entry.photos_total,
         photos_ready: entry.photos_ready,
+        nhs_number_problem: nhs_number_problem(&entry.nhs_number),
     }
 }
 
@@ -557,5 +612,31 @@ mod tests {
             date += Duration::days(1);
         }
         assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_nhs_number_is_flagged_and_still_shown() {
+        assert_eq!(nhs_number_problem("9434765919"), None);
+        for bad in ["9434765918", "12AB<i>x</i>", ""] {
+            assert_eq!(
+                nhs_number_problem(bad).as_deref(),
+                Some("NHS number fails its check digit — confirm identity with the practice"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn direction_controls_in_identifiers_are_shown_as_code_points() {
+        assert_eq!(visible_controls("Y99001"), "Y99001");
+        assert_eq!(visible_controls("\u{202e}Y99001"), "[U+202E]Y99001");
+        assert_eq!(visible_controls("943\u{2067}4765919\u{2069}"), "943[U+2067]4765919[U+2069]");
+        // Right-to-left letters are not controls: names in Arabic or Hebrew are left alone.
+        assert_eq!(visible_controls("\u{0633}\u{0627}\u{0631}\u{0629}"), "\u{0633}\u{0627}\u{0631}\u{0629}");
     }
 }

@@ -75,26 +75,40 @@ pub struct PracticeCount {
     pub count: usize,
 }
 
-/// A referral's search key: lower-case name, the NHS number's digits and the lower-case id,
-/// apart (a separator no one types), so a search never matches across two of them.
-pub fn search_key(patient_name: &str, nhs_number: &str, referral_id: &str) -> String {
-    let digits: String = nhs_number.chars().filter(char::is_ascii_digit).collect();
-    format!("{}\u{1f}{digits}\u{1f}{}", patient_name.to_lowercase(), referral_id.to_lowercase())
+/// Folds text for search, the same way for the stored key and the query: compatibility
+/// decomposition (NFKD: "Zoë" typed as one code point or as "e" + combining diaeresis, and
+/// full-width letters, all read the same), accents and other combining marks dropped, lower
+/// case, and apostrophes, hyphens, dots and spaces left out ("O'Brien" → "obrien",
+/// "Núñez" → "nunez", "Smith-Jones" → "smithjones").
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::char::is_combining_mark;
+    use unicode_normalization::UnicodeNormalization as _;
+    let ignored = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\'' | '\u{2018}' | '\u{2019}' | '\u{02bc}' | '`' | '\u{00b4}' | '-' | '\u{2010}'
+                    ..='\u{2015}' | '.'
+            )
+    };
+    text.nfkd().filter(|&c| !is_combining_mark(c) && !ignored(c)).flat_map(char::to_lowercase).collect()
 }
 
-/// What a search box text looks for in search keys: the text in lower case, and, when it is a
-/// number typed with spaces or dashes ("999 254 2292"), its digits alone. Empty: no search.
+/// A referral's search key: the folded name ([`fold`]), the NHS number's digits and the folded
+/// id, apart (a separator no one types), so a search never matches across two of them.
+pub fn search_key(patient_name: &str, nhs_number: &str, referral_id: &str) -> String {
+    let digits: String = nhs_number.chars().filter(char::is_ascii_digit).collect();
+    format!("{}\u{1f}{digits}\u{1f}{}", fold(patient_name), fold(referral_id))
+}
+
+/// What a search box text looks for in search keys: the text folded as the keys are ([`fold`]:
+/// so a number typed with spaces or dashes, "999 254 2292", is its digits). Empty: no search.
 pub fn search_needles(search: Option<&str>) -> Vec<String> {
-    let text = search.unwrap_or("").trim().to_lowercase();
+    let text = fold(search.unwrap_or(""));
     if text.is_empty() {
         return Vec::new();
     }
-    let mut needles = vec![text.clone()];
-    let compact: String = text.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
-    if compact != text && !compact.is_empty() && compact.chars().all(|c| c.is_ascii_digit()) {
-        needles.push(compact);
-    }
-    needles
+    vec![text]
 }
 
 /// The facet counts of a query from the counts by (status, urgency, practice) of the referrals

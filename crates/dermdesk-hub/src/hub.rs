@@ -182,6 +182,7 @@ impl Hub {
     /// Its photos must already be stored (`add_photo_*`) with the size and media type it states.
     pub fn create_referral(&self, referral: &Referral, assign_to: &str) -> Result<(), HubError> {
         check_referral_id(&referral.id)?;
+        check_patient_identity(referral)?;
         self.write(|transaction| {
             require_consultant(transaction, assign_to)?;
             if referral_state(transaction, &referral.id)?.is_some() {
@@ -213,6 +214,7 @@ impl Hub {
     /// The GP practice changed the referral: stores `referral` as the next version (whatever
     /// version it carries) and returns that version. The assigned consultant's feed gets it.
     pub fn update_referral(&self, referral: &Referral) -> Result<u64, HubError> {
+        check_patient_identity(referral)?;
         self.write(|transaction| {
             let state = require_referral(transaction, &referral.id)?;
             match state.status {
@@ -383,6 +385,19 @@ fn check_referral_id(id: &str) -> Result<(), HubError> {
     } else {
         Err(HubError::BadRequest("a referral id must be 1 to 100 of A-Z, a-z, 0-9, '-', '_', '.'".into()))
     }
+}
+
+/// A referral names its patient by a valid NHS number (10 digits, modulus-11 check digit,
+/// `dermdesk_protocol::nhs`): a mistyped one would put this patient's photos under another's.
+fn check_patient_identity(referral: &Referral) -> Result<(), HubError> {
+    dermdesk_protocol::check_nhs_number(&referral.patient.nhs_number).map_err(|error| {
+        HubError::BadRequest(format!(
+            "referral {}: {error} (10 digits, no spaces, with a valid modulus-11 check digit). \
+             Nothing was stored; confirm the patient's NHS number with the practice and send the \
+             referral again",
+            referral.id
+        ))
+    })
 }
 
 /// Every photo a referral names must be stored, with the size and media type it claims: the

@@ -5,12 +5,13 @@
 
 use std::io::Cursor;
 
-use image::{ImageDecoder as _, ImageFormat};
+use image::ImageDecoder as _;
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
+use crate::colour::{jpeg_markers, to_srgb, Managed, Samples};
 use crate::{ImagingError, Raster};
 
 /// Longest side decoded. Phone sensors top out near 16,000 pixels (200 MP); JPEG allows 65,535.
@@ -69,11 +70,23 @@ pub fn probe(bytes: &[u8]) -> Result<PhotoInfo, ImagingError> {
     Ok(info)
 }
 
-/// Decodes the whole photo at full size, stored orientation, RGB.
+/// Decodes the whole photo at full size, stored orientation, sRGB (from its embedded profile;
+/// transparency composited over [`crate::BACKGROUND`]).
 pub fn decode(bytes: &[u8]) -> Result<Raster, ImagingError> {
+    decode_managed(bytes).map(|managed| managed.raster)
+}
+
+/// [`decode`], with what colour management and compositing found.
+pub fn decode_managed(bytes: &[u8]) -> Result<Managed, ImagingError> {
     let info = probe(bytes)?;
     match info.format {
         PhotoFormat::Jpeg => {
+            let markers = jpeg_markers(bytes);
+            if markers.components != 3 {
+                // Grey and CMYK photos go through the decoder that gives their own channels
+                // (so the profile can convert them); at full scale.
+                return decode_reduced_managed(bytes, info.width, info.height);
+            }
             let options = DecoderOptions::default()
                 .set_strict_mode(true)
                 .set_max_width(MAX_SIDE as usize)
@@ -88,7 +101,8 @@ pub fn decode(bytes: &[u8]) -> Result<Raster, ImagingError> {
                     "the decoder returned an unexpected number of pixels".into(),
                 ));
             }
-            Ok(Raster::new(width as u32, height as u32, pixels))
+            let (width, height) = (width as u32, height as u32);
+            Ok(to_srgb(width, height, Samples::Rgb8(pixels), markers.icc_profile.as_deref()))
         }
         PhotoFormat::Png => decode_png(bytes),
     }
@@ -96,12 +110,18 @@ pub fn decode(bytes: &[u8]) -> Result<Raster, ImagingError> {
 
 /// Decodes at least `width` x `height` pixels (a JPEG at the smallest of 1/8, 1/4, 1/2 or full
 /// scale that gives that many, by dropping DCT coefficients; a PNG at full size), stored
-/// orientation, RGB. The result is at most the photo's own size.
+/// orientation, sRGB as [`decode`]. The result is at most the photo's own size.
 pub fn decode_reduced(bytes: &[u8], width: u32, height: u32) -> Result<Raster, ImagingError> {
+    decode_reduced_managed(bytes, width, height).map(|managed| managed.raster)
+}
+
+/// [`decode_reduced`], with what colour management and compositing found.
+pub fn decode_reduced_managed(bytes: &[u8], width: u32, height: u32) -> Result<Managed, ImagingError> {
     let info = probe(bytes)?;
     if info.format == PhotoFormat::Png {
         return decode_png(bytes);
     }
+    let markers = jpeg_markers(bytes);
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     // `probe` passed, so a full-size decode would fit; the scaled one needs far less.
     decoder.set_max_decoding_buffer_size(MAX_ALLOC_BYTES as usize);
@@ -111,22 +131,21 @@ pub fn decode_reduced(bytes: &[u8], width: u32, height: u32) -> Result<Raster, I
     let frame = decoder.info().ok_or(ImagingError::Damaged("no frame header".into()))?;
     let (width, height) = (u32::from(frame.width), u32::from(frame.height));
     let count = width as usize * height as usize;
-    let rgb = match frame.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 if pixels.len() == count * 3 => pixels,
-        jpeg_decoder::PixelFormat::L8 if pixels.len() == count => {
-            pixels.iter().flat_map(|&l| [l, l, l]).collect()
+    let samples = match frame.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 if pixels.len() == count * 3 => Samples::Rgb8(pixels),
+        jpeg_decoder::PixelFormat::L8 if pixels.len() == count => Samples::Gray8(pixels),
+        jpeg_decoder::PixelFormat::CMYK32 if pixels.len() == count * 4 => {
+            // jpeg-decoder gives 255 minus what is stored: ink amounts when the file was
+            // stored inverted (Adobe), which its APP14 Adobe segment says; else invert back.
+            let mut pixels = pixels;
+            if !markers.adobe {
+                pixels.iter_mut().for_each(|value| *value = 255 - *value);
+            }
+            Samples::Cmyk8(pixels)
         }
-        jpeg_decoder::PixelFormat::CMYK32 if pixels.len() == count * 4 => pixels
-            .chunks_exact(4)
-            .flat_map(|p| {
-                // Adobe's inverted CMYK, as phones never write it but scanners do.
-                let k = u16::from(p[3]);
-                [0, 1, 2].map(|c| (u16::from(p[c]) * k / 255) as u8)
-            })
-            .collect(),
         other => return Err(ImagingError::Damaged(format!("unsupported pixel format {other:?}"))),
     };
-    Ok(Raster::new(width, height, rgb))
+    Ok(to_srgb(width, height, samples, markers.icc_profile.as_deref()))
 }
 
 fn damaged(error: jpeg_decoder::Error) -> ImagingError {
@@ -161,13 +180,24 @@ fn png_limits() -> image::Limits {
     limits
 }
 
-fn decode_png(bytes: &[u8]) -> Result<Raster, ImagingError> {
-    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), ImageFormat::Png);
-    reader.limits(png_limits());
-    let decoded = reader.decode().map_err(image_error)?;
-    let rgb = decoded.into_rgb8();
-    let (width, height) = rgb.dimensions();
-    Ok(Raster::new(width, height, rgb.into_raw()))
+fn decode_png(bytes: &[u8]) -> Result<Managed, ImagingError> {
+    let mut decoder =
+        image::codecs::png::PngDecoder::with_limits(Cursor::new(bytes), png_limits()).map_err(image_error)?;
+    // An unreadable iCCP chunk is no profile (the pixels are still shown, as sRGB).
+    let profile = decoder.icc_profile().ok().flatten();
+    let decoded = image::DynamicImage::from_decoder(decoder).map_err(image_error)?;
+    let (width, height) = (decoded.width(), decoded.height());
+    let samples = match decoded {
+        image::DynamicImage::ImageLuma8(buffer) => Samples::Gray8(buffer.into_raw()),
+        image::DynamicImage::ImageLumaA8(buffer) => Samples::GrayAlpha8(buffer.into_raw()),
+        image::DynamicImage::ImageRgb8(buffer) => Samples::Rgb8(buffer.into_raw()),
+        image::DynamicImage::ImageRgba8(buffer) => Samples::Rgba8(buffer.into_raw()),
+        image::DynamicImage::ImageLuma16(buffer) => Samples::Gray16(buffer.into_raw()),
+        image::DynamicImage::ImageLumaA16(buffer) => Samples::GrayAlpha16(buffer.into_raw()),
+        image::DynamicImage::ImageRgb16(buffer) => Samples::Rgb16(buffer.into_raw()),
+        other => Samples::Rgba16(other.into_rgba16().into_raw()),
+    };
+    Ok(to_srgb(width, height, samples, profile.as_deref()))
 }
 
 fn image_error(error: image::ImageError) -> ImagingError {

@@ -15,8 +15,10 @@
 //!   preview, thumbnail and the photo-quality measures ([`quality`]).
 //!
 //! Everything is in stored orientation (before EXIF orientation), except thumbnails, which are
-//! turned upright.
+//! turned upright; and everything decoded is sRGB, converted from the photo's embedded ICC
+//! profile, with transparent areas composited over a neutral grey ([`colour`]).
 
+pub mod colour;
 mod decode;
 mod encode;
 mod geometry;
@@ -25,8 +27,10 @@ mod pyramid;
 pub mod quality;
 mod raster;
 
+pub use colour::{ColourSource, Managed, BACKGROUND};
 pub use decode::{
-    decode, decode_reduced, probe, PhotoFormat, PhotoInfo, MAX_ALLOC_BYTES, MAX_PIXELS, MAX_SIDE,
+    decode, decode_managed, decode_reduced, decode_reduced_managed, probe, PhotoFormat, PhotoInfo,
+    MAX_ALLOC_BYTES, MAX_PIXELS, MAX_SIDE,
 };
 pub use encode::{encode_jpeg, TILE_QUALITY};
 pub use geometry::{DziGeometry, TileRect, DZI_OVERLAP, DZI_TILE_SIZE};
@@ -88,20 +92,30 @@ pub struct Derived {
     pub thumbnail: Vec<u8>,
     pub metrics: QualityMetrics,
     pub flags: QualityFlags,
+    /// Where the colours came from (the embedded profile, or none).
+    pub colour: ColourSource,
 }
 
 /// One reduced decode (as [`preview`]) gives the preview; the thumbnail is area-averaged from
-/// the preview's pixels and the quality measured on them. Bounded like every decode here.
+/// the preview's pixels and the quality measured on them (colour-managed, composited: what the
+/// consultant sees). Bounded like every decode here.
 pub fn derive(bytes: &[u8]) -> Result<Derived, ImagingError> {
     let info = probe(bytes)?;
     let (width, height) = fit_within(info.width, info.height, PREVIEW_LONGEST_SIDE);
-    let reduced = decode_reduced(bytes, width, height)?;
-    let preview = area_resize(&reduced, width, height);
+    let reduced = decode_reduced_managed(bytes, width, height)?;
+    let preview = area_resize(&reduced.raster, width, height);
+    let (colour, transparent_fraction) = (reduced.colour, reduced.transparent_fraction);
     drop(reduced);
     let (thumb_width, thumb_height) = fit_within(width, height, THUMBNAIL_LONGEST_SIDE);
     let thumbnail = area_resize(&preview, thumb_width, thumb_height);
-    let metrics = quality::measure(&preview);
+    let metrics = QualityMetrics {
+        shorter_side: info.width.min(info.height),
+        transparent_fraction,
+        colour,
+        ..quality::measure(&preview)
+    };
     Ok(Derived {
+        colour,
         info,
         preview: encode_jpeg(&preview, PREVIEW_QUALITY),
         thumbnail: encode_jpeg(&apply_display_transform(&thumbnail, info.orientation), PREVIEW_QUALITY),

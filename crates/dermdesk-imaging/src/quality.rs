@@ -28,9 +28,24 @@ pub const UNDEREXPOSED_MEDIAN: u8 = 58;
 /// dermoscope's surround does not hide an over-exposed field.
 pub const OVEREXPOSED_LIT_MEDIAN: u8 = 194;
 
+/// A photo whose shorter side (stored pixels) is below this is "too small to judge": at fit
+/// size the viewer enlarges it, and a lesion's border and surface are not there to see.
+/// Why 400: docs/PHOTO-QUALITY.md.
+pub const MIN_SHORTER_SIDE: u32 = 400;
+
 /// What was measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QualityMetrics {
+    /// The photo's shorter side in stored pixels (0 in measures kept before it was recorded:
+    /// those are made again, see the cache's migrations).
+    #[serde(default)]
+    pub shorter_side: u32,
+    /// Share of the photo's pixels that were not fully opaque (shown over a neutral grey).
+    #[serde(default)]
+    pub transparent_fraction: f64,
+    /// Where the measured (and shown) colours came from: the photo's embedded profile or none.
+    #[serde(default)]
+    pub colour: crate::ColourSource,
     /// Variance of the 4-neighbour Laplacian of the grey image, at the analysis size.
     pub laplacian_variance: f64,
     /// Mean grey level, 0 to 255.
@@ -53,16 +68,20 @@ pub struct QualityFlags {
     pub blurred: bool,
     pub underexposed: bool,
     pub overexposed: bool,
+    /// Shorter side below [`MIN_SHORTER_SIDE`].
+    #[serde(default)]
+    pub too_small: bool,
 }
 
 impl QualityFlags {
     pub fn any(&self) -> bool {
-        self.blurred || self.underexposed || self.overexposed
+        self.blurred || self.underexposed || self.overexposed || self.too_small
     }
 
     /// The problems in plain English, e.g. "looks out of focus and too dark"; `None` if none.
     pub fn problem(&self) -> Option<String> {
         let parts: Vec<&str> = [
+            (self.too_small, "too small to judge"),
             (self.blurred, "looks out of focus"),
             (self.underexposed, "too dark"),
             (self.overexposed, "too bright"),
@@ -90,10 +109,15 @@ fn analysis_luma(raster: &Raster) -> (u32, u32, Vec<u8>) {
     (width, height, luma)
 }
 
-/// Measures sharpness and exposure of a photo's pixels (any size; the preview in the app).
+/// Measures sharpness and exposure of a photo's pixels (any size; the preview in the app). The
+/// shorter side is the raster's: [`crate::derive`] sets it to the stored photo's.
 pub fn measure(raster: &Raster) -> QualityMetrics {
     let (width, height, luma) = analysis_luma(raster);
-    QualityMetrics { laplacian_variance: laplacian_variance(&luma, width, height), ..exposure(&luma) }
+    QualityMetrics {
+        laplacian_variance: laplacian_variance(&luma, width, height),
+        shorter_side: raster.width.min(raster.height),
+        ..exposure(&luma)
+    }
 }
 
 /// The variance of the Laplacian (4-neighbour kernel: 4 at the centre, -1 left, right, above and
@@ -143,6 +167,9 @@ pub fn exposure(luma: &[u8]) -> QualityMetrics {
     let fraction =
         |levels: std::ops::RangeInclusive<usize>| histogram[levels].iter().sum::<u64>() as f64 / total;
     QualityMetrics {
+        shorter_side: 0,
+        transparent_fraction: 0.0,
+        colour: crate::ColourSource::Untagged,
         laplacian_variance: 0.0,
         mean_luma: mean,
         luma_p05: percentile(0.05),
@@ -175,6 +202,7 @@ pub fn assess(metrics: &QualityMetrics) -> QualityFlags {
         blurred: !underexposed && metrics.laplacian_variance < BLUR_LAPLACIAN_VARIANCE,
         underexposed,
         overexposed: metrics.lit_p50 >= OVEREXPOSED_LIT_MEDIAN,
+        too_small: metrics.shorter_side < MIN_SHORTER_SIDE,
     }
 }
 
@@ -224,7 +252,7 @@ mod tests {
     #[test]
     fn dark_and_bright_photos_are_flagged_and_mid_grey_is_not() {
         let textured =
-            |base: u8| grey(300, 200, move |x, y| base.saturating_add(((x * 7 + y * 13) % 30) as u8));
+            |base: u8| grey(600, 400, move |x, y| base.saturating_add(((x * 7 + y * 13) % 30) as u8));
         let flags = |base| assess(&measure(&textured(base)));
         assert_eq!(flags(100), QualityFlags::default());
         assert!(flags(10).underexposed && !flags(10).overexposed);
@@ -233,10 +261,33 @@ mod tests {
 
     #[test]
     fn problems_read_as_plain_english() {
-        let flags = |blurred, underexposed, overexposed| QualityFlags { blurred, underexposed, overexposed };
+        let flags = |blurred, underexposed, overexposed| QualityFlags {
+            blurred,
+            underexposed,
+            overexposed,
+            too_small: false,
+        };
         assert_eq!(flags(false, false, false).problem(), None);
         assert_eq!(flags(true, false, false).problem().as_deref(), Some("looks out of focus"));
         assert_eq!(flags(false, true, false).problem().as_deref(), Some("too dark"));
         assert_eq!(flags(true, false, true).problem().as_deref(), Some("looks out of focus and too bright"));
+        let small = QualityFlags { too_small: true, ..flags(false, true, false) };
+        assert_eq!(small.problem().as_deref(), Some("too small to judge and too dark"));
+    }
+
+    #[test]
+    fn a_photo_shorter_than_the_minimum_is_too_small_to_judge() {
+        let textured = |width, height| grey(width, height, |x, y| 90 + ((x * 7 + y * 13) % 40) as u8);
+        assert!(assess(&measure(&textured(64, 64))).too_small);
+        assert!(assess(&measure(&textured(1000, MIN_SHORTER_SIDE - 1))).too_small);
+        assert!(!assess(&measure(&textured(MIN_SHORTER_SIDE, 1000))).too_small);
+        // Measures kept before the size was recorded read as 0: too small, so they are made again
+        // rather than trusted (the cache drops them, see its migrations).
+        let old: QualityMetrics = serde_json::from_str(
+            r#"{"laplacian_variance":9.0,"mean_luma":100.0,"luma_p05":10,"luma_p50":100,"luma_p95":200,
+                "lit_p50":100,"dark_fraction":0.0,"bright_fraction":0.0}"#,
+        )
+        .unwrap();
+        assert_eq!((old.shorter_side, old.transparent_fraction), (0, 0.0));
     }
 }

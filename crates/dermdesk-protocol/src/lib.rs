@@ -9,9 +9,11 @@ pub mod audit;
 pub mod canonical;
 pub mod export;
 pub mod limits;
+pub mod nhs;
 pub mod signature;
 mod types;
 
+pub use nhs::{check_nhs_number, parse_nhs_number, NhsNumberError};
 pub use types::*;
 
 /// Path prefix of every v1 route.

@@ -15,10 +15,12 @@
 //!
 //! Modules: `plan` (pure: which referrals and photos), `cases` and `people` (the text and
 //! names), `photo` (pure: pixels and JPEG), `orientation` (pure: the orientation charts),
+//! `colour` (pure: wide-gamut charts and a masked PNG),
 //! `extras` (the extra referrals), `cache` (the only one that touches the disk).
 
 mod cache;
 mod cases;
+pub mod colour;
 mod extras;
 pub mod hostile;
 pub mod orientation;

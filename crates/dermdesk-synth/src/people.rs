@@ -123,36 +123,17 @@ pub fn synthetic_nhs_number<R: Rng + ?Sized>(rng: &mut R) -> String {
         // The first nine digits; the tenth is the check digit.
         let stem = TEST_RANGE_START / 10 + rng.gen_range(0..1_000_000);
         let digits = stem.to_string();
-        if let Some(check) = nhs_check_digit(&digits) {
+        if let Some(check) = dermdesk_protocol::nhs::nhs_check_digit(&digits) {
             return format!("{digits}{check}");
         }
         // A stem whose check digit would be 10 is never issued; draw another.
     }
 }
 
-/// The modulus-11 check digit for the first nine digits of an NHS number, or `None` if those
-/// digits can never form a valid number (the remainder gives 10).
-fn nhs_check_digit(first_nine: &str) -> Option<u32> {
-    if first_nine.len() != 9 {
-        return None;
-    }
-    let mut total = 0;
-    for (position, character) in first_nine.chars().enumerate() {
-        total += character.to_digit(10)? * (10 - position as u32);
-    }
-    match 11 - total % 11 {
-        11 => Some(0),
-        10 => None,
-        check => Some(check),
-    }
-}
-
-/// True if `nhs_number` is ten digits with a valid modulus-11 check digit.
+/// True if `nhs_number` is ten digits with a valid modulus-11 check digit (the protocol's check,
+/// the same the hub and the app apply).
 pub fn nhs_number_is_valid(nhs_number: &str) -> bool {
-    nhs_number.len() == 10
-        && nhs_number.bytes().all(|byte| byte.is_ascii_digit())
-        && nhs_check_digit(&nhs_number[..9]).map(|check| check.to_string())
-            == Some(nhs_number[9..].to_owned())
+    dermdesk_protocol::check_nhs_number(nhs_number).is_ok()
 }
 
 /// True if `nhs_number` is valid and in the range reserved for testing.

@@ -12,6 +12,9 @@
 //!   the same file. Wall time.
 //! - What that costs at sync time: `Desk::prepare_photo` (one reduced decode, preview,
 //!   thumbnail, quality measures, kept in the cache) per 24 MP photo. Wall and CPU time.
+//! - Colour management: `dermdesk_imaging::derive` (what the sync runs per photo) and
+//!   `Pyramid::from_photo` of the same 24 MP photo tagged Display P3 (every pixel converted to
+//!   sRGB by moxcms) against the untagged photo (no conversion). CPU time.
 //! - P8 four photos compared: a child process opens the same cache and requests what a 4-up
 //!   compare asks for (info, thumbnails, previews, every tile at full zoom-out, then the 1:1
 //!   tiles of a region of each photo), 8 requests at a time; its peak RSS (VmHWM).
@@ -185,6 +188,10 @@ struct Measured {
     /// Sync-time cost per photo: preview, thumbnail and quality measures made and kept.
     prepare_wall: Samples,
     prepare_cpu: Samples,
+    /// Colour management: the same photo untagged and tagged Display P3.
+    derive_untagged_cpu: Samples,
+    derive_p3_cpu: Samples,
+    pyramid_p3_cpu: Samples,
     pyramid_bytes: usize,
 }
 
@@ -199,7 +206,19 @@ fn measure(
     let mut m = Measured::default();
     let dz_dir = work.join("dzsave");
     let thumb_out = work.join("vips-thumbnail.jpg");
-    let candidates = 6;
+    let candidates = 9;
+    let display_p3 = dermdesk_synth::colour::with_icc_profile(
+        photo,
+        &dermdesk_synth::colour::profile(dermdesk_synth::colour::WideGamut::DisplayP3),
+    );
+    let cpu_of = |samples: &mut Samples, keep: bool, work: &dyn Fn() -> Result| -> Result {
+        let cpu = thread_cpu();
+        work()?;
+        if keep {
+            samples.push(thread_cpu() - cpu);
+        }
+        Ok(())
+    };
     // One warm-up round (discarded), then the repetitions; the order rotates each round.
     for round in 0..=settings.repetitions {
         let keep = round > 0;
@@ -281,6 +300,18 @@ fn measure(
                         m.prepare_cpu.push(prepare_cpu);
                     }
                 }
+                6 => cpu_of(&mut m.derive_untagged_cpu, keep, &|| {
+                    std::hint::black_box(dermdesk_imaging::derive(photo).map_err(|e| e.to_string())?);
+                    Ok(())
+                })?,
+                7 => cpu_of(&mut m.derive_p3_cpu, keep, &|| {
+                    std::hint::black_box(dermdesk_imaging::derive(&display_p3).map_err(|e| e.to_string())?);
+                    Ok(())
+                })?,
+                8 => cpu_of(&mut m.pyramid_p3_cpu, keep, &|| {
+                    std::hint::black_box(Pyramid::from_photo(&display_p3).map_err(|e| e.to_string())?);
+                    Ok(())
+                })?,
                 _ => {
                     let (wall, _) = reference(
                         Command::new("djpeg").args(["-scale", "1/4", "-outfile", "/dev/null"]).arg(&paths[0]),
@@ -472,6 +503,9 @@ fn report(settings: &Settings, m: &Measured, compare4: Compare4, photo_bytes: us
         "first_tile_after_open_ms": m.first_tile.median() * 1000.0,
         "sync_prepare_per_photo_ms": m.prepare_wall.median() * 1000.0,
         "sync_prepare_per_photo_cpu_ms": m.prepare_cpu.median() * 1000.0,
+        "derive_untagged_cpu_ms": m.derive_untagged_cpu.median() * 1000.0,
+        "derive_display_p3_cpu_ms": m.derive_p3_cpu.median() * 1000.0,
+        "pyramid_display_p3_cpu_ms": m.pyramid_p3_cpu.median() * 1000.0,
         "pyramid_encoded_bytes": m.pyramid_bytes,
         "photo_bytes": photo_bytes,
         "compare4_baseline_rss_mb": compare4.baseline_rss_mb,
@@ -504,6 +538,8 @@ fn report(settings: &Settings, m: &Measured, compare4: Compare4, photo_bytes: us
          | P2 320 px thumbnail, CPU | {} {} | `vips thumbnail` {} {} (wall {}) | {:.2}× | ≤ {THUMBNAIL_GOAL}× | {} |\n\
          | P3 open → first pixels (`serve_photo` info.json + preview.jpg kept at sync in the encrypted cache, desk just opened), wall | {} {} | `djpeg -scale 1/4` {} {} | {:.3}× | ≤ {FIRST_VIEW_GOAL}× | {} |\n\
          | sync-time cost per 24 MP photo (`prepare_photo`: reduced decode, preview, thumbnail, quality measures, kept), wall | {} {} (CPU {}) | — | — | — | — |\n\
+         | colour management at sync: `derive` of the photo tagged Display P3 (every pixel converted to sRGB), CPU | {} {} | the same photo untagged {} {} | {:.2}× | — | — |\n\
+         | colour management in P1: the pyramid of the photo tagged Display P3, CPU | {} {} | untagged (P1) {} | {:.2}× | — | — |\n\
          | P8 4-up compare, peak RSS of a process serving it ({} requests, 8 at a time, {:.1} s) | {:.0} MB (after opening the desk: {:.0} MB) | — | — | ≤ {COMPARE4_GOAL_MB:.0} MB | {} |\n\
          | context: preview made from the photo's bytes in memory (what P3 cost before previews were kept) | {} {} | — | — | — | — |\n\
          | context: first tile after open (builds the whole pyramid) | {} {} | — | — | — | — |\n",
@@ -537,6 +573,15 @@ fn report(settings: &Settings, m: &Measured, compare4: Compare4, photo_bytes: us
         ms(m.prepare_wall.median()),
         range(&m.prepare_wall),
         ms(m.prepare_cpu.median()),
+        ms(m.derive_p3_cpu.median()),
+        range(&m.derive_p3_cpu),
+        ms(m.derive_untagged_cpu.median()),
+        range(&m.derive_untagged_cpu),
+        m.derive_p3_cpu.median() / m.derive_untagged_cpu.median(),
+        ms(m.pyramid_p3_cpu.median()),
+        range(&m.pyramid_p3_cpu),
+        ms(m.pyramid_cpu.median()),
+        m.pyramid_p3_cpu.median() / m.pyramid_cpu.median(),
         compare4.requests,
         compare4.seconds,
         compare4.peak_rss_mb,

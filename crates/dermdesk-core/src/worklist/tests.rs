@@ -371,14 +371,63 @@ fn search_needles_and_keys() {
     assert_eq!(search_needles(None), Vec::<String>::new());
     assert_eq!(search_needles(Some("   ")), Vec::<String>::new());
     assert_eq!(search_needles(Some(" Ada ")), ["ada"]);
-    assert_eq!(search_needles(Some("999 254 2292")), ["999 254 2292", "9992542292"]);
-    assert_eq!(search_needles(Some("999-254-2292")), ["999-254-2292", "9992542292"]);
+    assert_eq!(search_needles(Some("999 254 2292")), ["9992542292"]);
+    assert_eq!(search_needles(Some("999-254-2292")), ["9992542292"]);
     assert_eq!(search_needles(Some("9992542292")), ["9992542292"]);
-    assert_eq!(search_needles(Some("Ada Lovelace")), ["ada lovelace"]);
-    assert_eq!(
-        search_key("Zofia WÓJCIK", "999 000 0026", "REF-1"),
-        "zofia wójcik\u{1f}9990000026\u{1f}ref-1"
-    );
+    assert_eq!(search_needles(Some("Ada Lovelace")), ["adalovelace"]);
+    assert_eq!(search_needles(Some("O\u{2019}Brien")), ["obrien"]);
+    assert_eq!(search_key("Zofia WÓJCIK", "999 000 0026", "REF-1"), "zofiawojcik\u{1f}9990000026\u{1f}ref1");
+}
+
+#[test]
+fn folding_forgives_case_accents_apostrophes_hyphens_and_how_unicode_was_typed() {
+    assert_eq!(fold("Núñez"), "nunez");
+    assert_eq!(fold("O'Brien"), "obrien");
+    assert_eq!(fold("Smith-Jones"), "smithjones");
+    // "Zoë" composed (U+00EB) and decomposed (e + U+0308) fold the same.
+    assert_eq!(fold("Zo\u{00eb}"), fold("Zoe\u{0308}"));
+    assert_eq!(fold("Zo\u{00eb}"), "zoe");
+    // Full-width letters (compatibility forms) read as the letters.
+    assert_eq!(fold("ＺＯＥ"), "zoe");
+    assert_eq!(fold("Ødegård"), "ødegard");
+}
+
+#[test]
+fn search_finds_names_however_they_are_typed_or_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let desk = open_desk(dir.path());
+    let specs = [
+        ("R-101", "Mateo Núñez", "9434765919"),
+        ("R-102", "Siobhan O'Brien", "9990000018"),
+        // Stored decomposed (as some systems send it).
+        ("R-103", "Zoe\u{0308} Hart-Lewis", "9990000026"),
+    ];
+    for (id, name, nhs) in specs {
+        upsert(
+            &desk,
+            referral(&Spec { id, name, nhs, urgency: Urgency::Routine, practice: NORTH, received_day: 23 }),
+        );
+    }
+    let found = |search: &str| -> Vec<String> {
+        let query = WorklistQuery { search: Some(search.into()), ..WorklistQuery::default() };
+        desk.worklist_query(&query).unwrap().rows.into_iter().map(|row| row.referral_id).collect()
+    };
+    for (search, expected) in [
+        ("Nunez", "R-101"),
+        ("NÚÑEZ", "R-101"),
+        ("obrien", "R-102"),
+        ("O\u{2019}Brien", "R-102"),
+        ("o brien", "R-102"),
+        ("Zo\u{00eb}", "R-103"),
+        ("zoe hart lewis", "R-103"),
+        ("hartlewis", "R-103"),
+        ("943 476 5919", "R-101"),
+    ] {
+        assert_eq!(found(search), [expected], "{search:?}");
+    }
+    // Names are shown as stored: folding is for finding only.
+    let rows = desk.worklist_query(&WorklistQuery::default()).unwrap().rows;
+    assert!(rows.iter().any(|row| row.patient_name == "Mateo Núñez"));
 }
 
 #[test]

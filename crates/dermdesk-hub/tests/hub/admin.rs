@@ -104,3 +104,32 @@ async fn a_referrals_life_can_be_driven_over_http() {
     let reply = test.get("/admin/referrals/R-1/outcomes", ADMIN_TOKEN).await;
     assert_eq!(reply.json::<Value>(), json!([]));
 }
+
+#[tokio::test]
+async fn a_referral_with_an_invalid_nhs_number_is_refused_with_a_clear_error() {
+    let test = TestHub::new();
+    let admin = Some(ADMIN_TOKEN);
+    let ada: Consultant = test
+        .post_json("/admin/consultants", admin, &json!({ "display_name": "Dr Ada Example" }))
+        .await
+        .json();
+    // The example, a wrong check digit, and the right number written with spaces.
+    for bad in ["12AB<i>x</i>", "9434765918", "943 476 5919"] {
+        let mut r1 = referral("R-NHS", vec![]);
+        r1.patient.nhs_number = bad.into();
+        let reply =
+            test.post_json("/admin/referrals", admin, &json!({ "referral": r1, "assign_to": ada.id })).await;
+        let message = reply.assert_error(StatusCode::BAD_REQUEST, ErrorCode::BadRequest).message;
+        assert!(message.contains("NHS number") && message.contains("Nothing was stored"), "{message}");
+    }
+    // Nothing was stored: the valid number creates it now, and an update cannot break it.
+    let mut r1 = referral("R-NHS", vec![]);
+    r1.patient.nhs_number = "9434765919".into();
+    let reply =
+        test.post_json("/admin/referrals", admin, &json!({ "referral": r1, "assign_to": ada.id })).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&reply.body));
+    r1.patient.nhs_number = "9434765910".into();
+    let reply =
+        test.send_json(Method::PUT, "/admin/referrals/R-NHS", admin, &json!({ "referral": r1 })).await;
+    reply.assert_error(StatusCode::BAD_REQUEST, ErrorCode::BadRequest);
+}
