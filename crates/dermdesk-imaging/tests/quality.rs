@@ -197,7 +197,7 @@ fn the_demo_flags_exactly_its_badly_taken_photos() {
         seed: 20_261_123,
         referrals: dermdesk_synth::DEFAULT_REFERRALS,
         photo_scale: dermdesk_synth::PhotoScale::Small(1024),
-        now: chrono::Utc::now(),
+        now: "2026-12-02T10:30:00Z".parse().unwrap(),
     };
     let set = dermdesk_synth::build_demo_set(dir.path(), &options).unwrap();
     let mut problems = Vec::new();
