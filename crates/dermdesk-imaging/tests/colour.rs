@@ -21,18 +21,8 @@ const HEIGHT: u32 = 512;
 const COLUMNS: u32 = 4;
 const ROWS: u32 = 2;
 
-/// Source values (in the chart's own colour space): mid red, red-brown lesion, light and dark
-/// skin, green, blue, grey, near white.
-const RGB_PATCHES: [[u8; 3]; 8] = [
-    [200, 50, 51],
-    [150, 80, 60],
-    [220, 170, 150],
-    [110, 70, 50],
-    [60, 160, 70],
-    [50, 70, 180],
-    [128, 128, 128],
-    [240, 235, 230],
-];
+/// Source values (in the chart's own colour space): the synthetic charts' patches.
+const RGB_PATCHES: [[u8; 3]; 8] = dermdesk_synth::colour::CHART_PATCHES;
 /// Ink amounts in percent (C, M, Y, K) for the CMYK charts: the same kinds of colours.
 const CMYK_PATCHES: [[u8; 4]; 8] = [
     [10, 85, 75, 0],
