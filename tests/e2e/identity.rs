@@ -8,8 +8,7 @@
 
 use std::time::Duration;
 
-use dermdesk_e2e::{screenshot, wait_for, wait_for_first_sync, Driver};
-use fantoccini::Locator;
+use dermdesk_e2e::{click, screenshot, wait_for, wait_for_first_sync, Driver};
 
 const ROWS: &str = "document.querySelectorAll('#worklist .worklist-row')";
 
@@ -36,14 +35,18 @@ async fn every_pane_names_the_patient_and_an_earlier_photo_says_so() {
             .await
             .unwrap();
         let referral_id = referral_id.as_str().expect("the row exists").to_owned();
+        // The detail pane is drawn in one go (header, filmstrip) once it carries the id.
         wait_for(
             &client,
             "the referral opened",
             Duration::from_secs(30),
-            &format!("document.querySelector('#worklist .worklist-row.is-open')?.dataset.referralId === '{referral_id}'"),
+            &format!(
+                "document.querySelector('#worklist .worklist-row.is-open')?.dataset.referralId === '{referral_id}' \
+                 && document.querySelector('#detail-content')?.dataset.referralId === '{referral_id}' \
+                 && document.querySelectorAll('#filmstrip .filmstrip-item').length > 0"
+            ),
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
         let priors = client
             .execute("return document.querySelectorAll('#filmstrip .filmstrip-item.is-prior .thumb:not(.is-downloading)').length;", vec![])
             .await
@@ -72,7 +75,7 @@ async fn every_pane_names_the_patient_and_an_earlier_photo_says_so() {
 
     // Four panes: the current photos fill them; the last one is given an earlier referral's
     // photo (activate it, pick the earlier photo in the filmstrip).
-    client.find(Locator::Css("#layout-4")).await.unwrap().click().await.unwrap();
+    click(&client, "#layout-4").await;
     const PANES: &str =
         "[...document.querySelectorAll('.pane-cell.photo-pane')].filter(p => p.offsetParent !== null)";
     wait_for(&client, "four panes", Duration::from_secs(30), &format!("{PANES}.length === 4")).await;
@@ -127,7 +130,7 @@ async fn every_pane_names_the_patient_and_an_earlier_photo_says_so() {
     assert!(earlier_panes >= 1, "{referral_id}: no pane shows the earlier referral's photo: {panes}");
 
     // Full screen: still on screen, over the photo.
-    client.find(Locator::Css("#viewer-fullscreen")).await.unwrap().click().await.unwrap();
+    click(&client, "#viewer-fullscreen").await;
     let on_screen = wait_for(
         &client,
         "full screen with the patient on each pane",

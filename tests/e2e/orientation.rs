@@ -11,13 +11,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dermdesk_e2e::{screenshot_dir, screenshot_png, wait_for, wait_for_viewers_settled, Driver};
+use dermdesk_e2e::{click, screenshot_dir, screenshot_png, wait_for, wait_for_viewers_settled, Driver};
 use dermdesk_synth::orientation::{
     chart_arrow_contains, CHART_ARROW, CHART_BACKGROUND, CHART_BOTTOM_LEFT, CHART_BOTTOM_RIGHT,
     CHART_TOP_LEFT, CHART_TOP_RIGHT,
 };
 use dermdesk_synth::ORIENTATION_CHART_REFERRAL;
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use serde_json::Value;
 
 const PANE: &str = "document.querySelector('.pane-cell[data-index=\"0\"]')";
@@ -209,7 +209,7 @@ async fn every_exif_orientation_displays_upright_in_the_window() {
     )
     .await;
     eprintln!("the chart referral is open after {:.1?}", started.elapsed());
-    client.find(Locator::Css("#layout-1")).await.unwrap().click().await.unwrap();
+    click(&client, "#layout-1").await;
 
     let thumbs = client
         .execute(
@@ -249,7 +249,7 @@ async fn every_exif_orientation_displays_upright_in_the_window() {
         let shown =
             format!("{PANE}.dataset.contentId === '{content_id}' && {PANE}.dataset.loaded === 'true'");
         wait_for(&client, &format!("orientation {orientation} shown"), Duration::from_secs(60), &shown).await;
-        client.find(Locator::Css("#viewer-fit")).await.unwrap().click().await.unwrap();
+        click(&client, "#viewer-fit").await;
         // goHome animates; then every tile of the fitted view is drawn.
         wait_for_viewers_settled(&client, &format!("orientation {orientation} fitted")).await;
         wait_for(&client, &format!("orientation {orientation} fitted"), Duration::from_secs(60), &shown)

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use dermdesk_e2e::{screenshot, wait_for, wait_for_first_sync, Driver};
-use fantoccini::Locator;
+use dermdesk_e2e::{click, screenshot, wait_for, wait_for_first_sync, Driver};
 
 const ROWS: &str = "document.querySelectorAll('#worklist .worklist-row')";
 
@@ -75,7 +74,7 @@ async fn a_flagged_photo_shows_a_badge_and_one_click_asks_for_better_photos() {
         "!document.querySelector('#photo-request')?.hidden",
     )
     .await;
-    client.find(Locator::Css("#request-better-photos")).await.unwrap().click().await.unwrap();
+    click(&client, "#request-better-photos").await;
     let plan = wait_for(
         &client,
         "the outcome pre-filled",

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use dermdesk_e2e::{
-    free_port, type_into, wait_for, wait_for_first_sync, Driver, HubProcess, TEST_PASSPHRASE,
+    click, free_port, type_into, wait_for, wait_for_first_sync, Driver, HubProcess, TEST_PASSPHRASE,
 };
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
@@ -224,13 +224,7 @@ fn seed(port: u16) -> (String, Canary, Vec<String>) {
 }
 
 async fn open_row(client: &Client, referral_id: &str) {
-    client
-        .find(Locator::Css(&format!(".worklist-row[data-referral-id=\"{referral_id}\"]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, &format!(".worklist-row[data-referral-id=\"{referral_id}\"]")).await;
     wait_for(
         client,
         "the referral to open",
@@ -308,9 +302,9 @@ async fn full_flow(client: &Client, referral_id: &str) {
     )
     .await;
     for _ in 0..3 {
-        client.find(Locator::Css("#viewer-zoom-in")).await.unwrap().click().await.unwrap();
+        click(client, "#viewer-zoom-in").await;
     }
-    client.find(Locator::Css("#layout-2")).await.unwrap().click().await.unwrap();
+    click(client, "#layout-2").await;
     wait_for(
         client,
         "two photos side by side",
@@ -318,8 +312,8 @@ async fn full_flow(client: &Client, referral_id: &str) {
         "[...document.querySelectorAll('.pane-cell')].slice(0, 2).every(p => !p.hidden && p.dataset.loaded === 'true')",
     )
     .await;
-    client.find(Locator::Css("#layout-1")).await.unwrap().click().await.unwrap();
-    client.find(Locator::Css("#kind-gp_treatment_plan")).await.unwrap().click().await.unwrap();
+    click(client, "#layout-1").await;
+    click(client, "#kind-gp_treatment_plan").await;
     client.find(Locator::Css("#diagnosis")).await.unwrap().send_keys("Seborrhoeic keratosis").await.unwrap();
     client
         .find(Locator::Css("#plan"))
@@ -328,7 +322,7 @@ async fn full_flow(client: &Client, referral_id: &str) {
         .send_keys("Benign. Reassure the patient.")
         .await
         .unwrap();
-    client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();
+    click(client, "#sign-and-send").await;
     wait_for(
         client,
         "the confirmation",
@@ -336,7 +330,7 @@ async fn full_flow(client: &Client, referral_id: &str) {
         "document.querySelector('#confirm-dialog')?.open",
     )
     .await;
-    client.find(Locator::Css("#confirm-sign")).await.unwrap().click().await.unwrap();
+    click(client, "#confirm-sign").await;
     // DERMDESK_SIGN_REAUTH_SECS=1: the passphrase is asked again before signing.
     wait_for(
         client,
@@ -346,7 +340,7 @@ async fn full_flow(client: &Client, referral_id: &str) {
     )
     .await;
     type_into(client, "#lock-passphrase", TEST_PASSPHRASE).await;
-    client.find(Locator::Css("#lock-submit")).await.unwrap().click().await.unwrap();
+    click(client, "#lock-submit").await;
     wait_for(
         client,
         "the outcome to be sent",
@@ -358,7 +352,7 @@ async fn full_flow(client: &Client, referral_id: &str) {
 
 /// Lock button, a wrong passphrase (message and delay), the right one.
 async fn lock_and_unlock(client: &Client) {
-    client.find(Locator::Css("#lock-now")).await.unwrap().click().await.unwrap();
+    click(client, "#lock-now").await;
     wait_for(
         client,
         "the lock screen",
@@ -372,7 +366,7 @@ async fn lock_and_unlock(client: &Client) {
         .unwrap();
     assert_eq!(leftover, json!(""), "no referral text stays in the page while locked");
     type_into(client, "#lock-passphrase", "not the passphrase at all").await;
-    client.find(Locator::Css("#lock-submit")).await.unwrap().click().await.unwrap();
+    click(client, "#lock-submit").await;
     let message = wait_for(
         client,
         "the wrong-passphrase message",
@@ -524,7 +518,7 @@ async fn a_lost_laptop_leaks_nothing() {
     assert!(hits.is_empty(), "canaries found outside the encrypted cache: {hits:#?}");
 
     // The service revokes this device: the next sync wipes it and the window says so.
-    client.find(Locator::Css("#consultant")).await.unwrap().click().await.unwrap();
+    click(&client, "#consultant").await;
     let device_id = wait_for(
         &client,
         "the device id",
@@ -532,9 +526,9 @@ async fn a_lost_laptop_leaks_nothing() {
         "[...document.querySelectorAll('#device-summary dt')].find(d => d.textContent === 'Device')?.nextElementSibling?.textContent",
     )
     .await;
-    client.find(Locator::Css("#device-close")).await.unwrap().click().await.unwrap();
+    click(&client, "#device-close").await;
     admin_json(port, "POST", &format!("/admin/devices/{}/revoke", device_id.as_str().unwrap()), &json!(null));
-    client.find(Locator::Css("#sync-now")).await.unwrap().click().await.unwrap();
+    click(&client, "#sync-now").await;
     let notice = wait_for(
         &client,
         "the wipe notice",

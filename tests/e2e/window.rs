@@ -12,13 +12,13 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use dermdesk_e2e::{free_port, screenshot, wait_for, wait_for_first_sync, Driver, HubProcess};
+use dermdesk_e2e::{click, free_port, row_id, screenshot, wait_for, wait_for_first_sync, Driver, HubProcess};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
 /// Sign & send…: the confirmation dialog opens, showing what will be signed.
 async fn open_confirmation(client: &Client) {
-    client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();
+    click(client, "#sign-and-send").await;
     wait_for(
         client,
         "the confirmation",
@@ -51,7 +51,7 @@ async fn pane_zoom(client: &Client, index: usize) -> f64 {
 /// linked, and zooming one zooms the other; swipe renders both; an earlier referral's photo
 /// goes beside a current one.
 async fn compare_photos(client: &Client) {
-    client.find(Locator::Css("#viewer-actual")).await.unwrap().click().await.unwrap();
+    click(client, "#viewer-actual").await;
     // The zoom animates there; on a loaded machine it takes a while.
     let readout = ".pane-cell[data-index=\"0\"] .pane-readout";
     let shown = wait_for(
@@ -62,9 +62,9 @@ async fn compare_photos(client: &Client) {
     )
     .await;
     assert_eq!(shown, "100 %");
-    client.find(Locator::Css("#viewer-fit")).await.unwrap().click().await.unwrap();
+    click(client, "#viewer-fit").await;
 
-    client.find(Locator::Css("#layout-2")).await.unwrap().click().await.unwrap();
+    click(client, "#layout-2").await;
     wait_for(
         client,
         "two photos side by side",
@@ -72,11 +72,11 @@ async fn compare_photos(client: &Client) {
         "[...document.querySelectorAll('.pane-cell')].slice(0, 2).every(p => !p.hidden && p.dataset.loaded === 'true')",
     )
     .await;
-    client.find(Locator::Css("#viewer-link")).await.unwrap().click().await.unwrap();
+    click(client, "#viewer-link").await;
     let before = (pane_zoom(client, 0).await, pane_zoom(client, 1).await);
-    client.find(Locator::Css(".pane-cell[data-index=\"0\"]")).await.unwrap().click().await.unwrap();
+    click(client, ".pane-cell[data-index=\"0\"]").await;
     for _ in 0..3 {
-        client.find(Locator::Css("#viewer-zoom-in")).await.unwrap().click().await.unwrap();
+        click(client, "#viewer-zoom-in").await;
     }
     dermdesk_e2e::wait_for_viewers_settled(client, "both panes zoomed").await;
     let after = (pane_zoom(client, 0).await, pane_zoom(client, 1).await);
@@ -95,7 +95,7 @@ async fn compare_photos(client: &Client) {
     .await;
     screenshot(client, "compare-linked.png").await;
 
-    client.find(Locator::Css("#layout-swipe")).await.unwrap().click().await.unwrap();
+    click(client, "#layout-swipe").await;
     let clip = wait_for(
         client,
         "the swipe curtain",
@@ -107,7 +107,7 @@ async fn compare_photos(client: &Client) {
     .await;
     assert!(clip.as_str().unwrap().contains("50%"), "{clip}");
     screenshot(client, "compare-swipe.png").await;
-    client.find(Locator::Css("#layout-1")).await.unwrap().click().await.unwrap();
+    click(client, "#layout-1").await;
 
     // Priors: the demo patient referred twice. Her newer referral lists the earlier one's
     // photos after its own; one goes into the second pane, beside a current photo.
@@ -134,9 +134,9 @@ async fn compare_photos(client: &Client) {
         "document.querySelectorAll('.filmstrip-item.is-prior .thumb').length > 0",
     )
     .await;
-    client.find(Locator::Css("#layout-2")).await.unwrap().click().await.unwrap();
-    client.find(Locator::Css(".pane-cell[data-index=\"1\"]")).await.unwrap().click().await.unwrap();
-    client.find(Locator::Css(".filmstrip-item.is-prior .thumb")).await.unwrap().click().await.unwrap();
+    click(client, "#layout-2").await;
+    click(client, ".pane-cell[data-index=\"1\"]").await;
+    click(client, ".filmstrip-item.is-prior .thumb").await;
     let caption = wait_for(
         client,
         "an earlier photo beside a current one",
@@ -148,15 +148,9 @@ async fn compare_photos(client: &Client) {
     .await;
     assert!(caption.as_str().unwrap().contains("Earlier referral"), "{caption}");
     screenshot(client, "priors.png").await;
-    client.find(Locator::Css("#layout-1")).await.unwrap().click().await.unwrap();
+    click(client, "#layout-1").await;
     let open_before = open_before.as_str().unwrap();
-    client
-        .find(Locator::Css(&format!(".worklist-row[data-referral-id=\"{open_before}\"]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, &format!(".worklist-row[data-referral-id=\"{open_before}\"]")).await;
     // The pane still says "loaded" for the other referral until this one's view arrives.
     wait_for(
         client,
@@ -171,7 +165,7 @@ async fn compare_photos(client: &Client) {
 /// folder, named by outcome id, and its signature verifies with the key it carries.
 async fn save_a_verifiable_copy(client: &Client, exports: &std::path::Path) -> String {
     client.execute("document.querySelector('#export-note').textContent = '';", vec![]).await.unwrap();
-    client.find(Locator::Css("#export-outcome")).await.unwrap().click().await.unwrap();
+    click(client, "#export-outcome").await;
     let note = wait_for(
         client,
         "the export to be saved",
@@ -290,7 +284,7 @@ async fn sign_with_the_keyboard_alone(client: &Client) -> usize {
 /// The device dialog from the consultant's name: Replace signing key shows a new key and the
 /// old one under "Earlier keys".
 async fn replace_the_signing_key(client: &Client) {
-    client.find(Locator::Css("#consultant")).await.unwrap().click().await.unwrap();
+    click(client, "#consultant").await;
     let before = wait_for(
         client,
         "the device dialog",
@@ -298,7 +292,7 @@ async fn replace_the_signing_key(client: &Client) {
         "document.querySelector('#device-dialog').open && document.querySelector('#device-key')?.textContent",
     )
     .await;
-    client.find(Locator::Css("#rotate-key")).await.unwrap().click().await.unwrap();
+    click(client, "#rotate-key").await;
     let after = wait_for(
         client,
         "a new signing key",
@@ -312,7 +306,7 @@ async fn replace_the_signing_key(client: &Client) {
     let old_prefix: String = before.as_str().unwrap().chars().take(16).collect();
     assert!(summary.contains(&old_prefix), "the old key is listed as an earlier key: {summary}");
     screenshot(client, "device.png").await;
-    client.find(Locator::Css("#device-close")).await.unwrap().click().await.unwrap();
+    click(client, "#device-close").await;
     assert_ne!(before, after);
 }
 
@@ -340,9 +334,8 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
     screenshot(&client, "worklist.png").await;
 
     // 2. Open the first referral: clinical details and photos at full resolution.
-    let first = client.find(Locator::Css("#worklist .worklist-row")).await.unwrap();
-    let referral_id = first.attr("data-referral-id").await.unwrap().expect("rows carry their referral id");
-    first.click().await.unwrap();
+    let referral_id = row_id(&client, "#worklist .worklist-row").await;
+    click(&client, &format!(".worklist-row[data-referral-id=\"{referral_id}\"]")).await;
     wait_for(
         &client,
         "the referral's details",
@@ -365,7 +358,7 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
     compare_photos(&client).await;
 
     // 3. Write an outcome, Sign & send, confirm: it shows as sent.
-    client.find(Locator::Css("#kind-gp_treatment_plan")).await.unwrap().click().await.unwrap();
+    click(&client, "#kind-gp_treatment_plan").await;
     client.find(Locator::Css("#diagnosis")).await.unwrap().send_keys("Seborrhoeic keratosis").await.unwrap();
     client
         .find(Locator::Css("#plan"))
@@ -376,7 +369,7 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
         .unwrap();
     // The first referral is a two-week wait: a letter instead of an appointment is blocked
     // until the consultant gives a reason, which is signed with the outcome.
-    client.find(Locator::Css("#sign-and-send")).await.unwrap().click().await.unwrap();
+    click(&client, "#sign-and-send").await;
     let blocked = wait_for(
         &client,
         "the governance block",
@@ -406,7 +399,7 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
         summary.contains("discussed with the referring GP"),
         "the reason is part of what is signed: {summary}"
     );
-    client.find(Locator::Css("#confirm-sign")).await.unwrap().click().await.unwrap();
+    click(&client, "#confirm-sign").await;
     wait_for(
         &client,
         "the outcome to be sent",
@@ -442,13 +435,7 @@ async fn the_consultant_reviews_signs_and_finds_it_all_again_offline() {
     let again =
         wait_for(&client, "the cached worklist", Duration::from_secs(60), &format!("{ROWS}.length")).await;
     assert_eq!(again.as_u64().unwrap(), count);
-    client
-        .find(Locator::Css(&format!(".worklist-row[data-referral-id=\"{referral_id}\"]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, &format!(".worklist-row[data-referral-id=\"{referral_id}\"]")).await;
     wait_for(
         &client,
         "the sent outcome, offline",
@@ -491,11 +478,10 @@ async fn a_sync_cut_off_half_way_says_offline_keeps_the_outcome_and_finishes_by_
 
     // 2. The hub dies mid-download. The consultant signs an outcome anyway.
     let dir = hub.kill();
-    let first = client.find(Locator::Css("#worklist .worklist-row")).await.unwrap();
-    let referral_id = first.attr("data-referral-id").await.unwrap().unwrap();
-    first.click().await.unwrap();
+    let referral_id = row_id(&client, "#worklist .worklist-row").await;
+    click(&client, &format!(".worklist-row[data-referral-id=\"{referral_id}\"]")).await;
     wait_for(&client, "the outcome form", Duration::from_secs(30), "document.querySelector('#plan')").await;
-    client.find(Locator::Css("#kind-gp_treatment_plan")).await.unwrap().click().await.unwrap();
+    click(&client, "#kind-gp_treatment_plan").await;
     client
         .find(Locator::Css("#plan"))
         .await
@@ -512,7 +498,7 @@ async fn a_sync_cut_off_half_way_says_offline_keeps_the_outcome_and_finishes_by_
         .await
         .unwrap();
     open_confirmation(&client).await;
-    client.find(Locator::Css("#confirm-sign")).await.unwrap().click().await.unwrap();
+    click(&client, "#confirm-sign").await;
     wait_for(
         &client,
         "the outcome queued",
@@ -580,9 +566,8 @@ async fn a_sync_cut_off_half_way_says_offline_keeps_the_outcome_and_finishes_by_
 
     // 4. A draft is typed on another referral; the practice withdraws that referral. The draft
     //    is kept and the referral shows as a conflict that says why.
-    let second = client.find(Locator::Css("#worklist .worklist-row:nth-child(2)")).await.unwrap();
-    let second_id = second.attr("data-referral-id").await.unwrap().unwrap();
-    second.click().await.unwrap();
+    let second_id = row_id(&client, "#worklist .worklist-row:nth-child(2)").await;
+    click(&client, &format!(".worklist-row[data-referral-id=\"{second_id}\"]")).await;
     wait_for(
         &client,
         "the second referral's form",
@@ -613,7 +598,7 @@ async fn a_sync_cut_off_half_way_says_offline_keeps_the_outcome_and_finishes_by_
         .status()
         .unwrap();
     assert!(withdrawn.success());
-    client.find(Locator::Css("#sync-now")).await.unwrap().click().await.unwrap();
+    click(&client, "#sync-now").await;
     let banner = wait_for(
         &client,
         "the conflict banner",

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use dermdesk_e2e::{screenshot, wait_for, wait_for_first_sync, Driver};
+use dermdesk_e2e::{click, screenshot, wait_for, wait_for_first_sync, Driver};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 
@@ -136,7 +136,7 @@ async fn the_consultant_filters_triages_by_keyboard_and_gets_ready_for_a_trip() 
     assert_eq!(restored.as_str().unwrap(), nhs);
 
     // A name search (part of it, any case) finds the same patient; clearing shows everyone.
-    client.find(Locator::Css("#filter-clear")).await.unwrap().click().await.unwrap();
+    click(&client, "#filter-clear").await;
     wait_for(&client, "every referral again", Duration::from_secs(10), &format!("{ROWS}.length === {all}"))
         .await;
     let part = name.split(' ').next_back().unwrap().to_lowercase();
@@ -150,7 +150,7 @@ async fn the_consultant_filters_triages_by_keyboard_and_gets_ready_for_a_trip() 
         ),
     )
     .await;
-    client.find(Locator::Css("#filter-clear")).await.unwrap().click().await.unwrap();
+    click(&client, "#filter-clear").await;
     wait_for(&client, "every referral again", Duration::from_secs(10), &format!("{ROWS}.length === {all}"))
         .await;
 
@@ -231,7 +231,7 @@ async fn the_consultant_filters_triages_by_keyboard_and_gets_ready_for_a_trip() 
     )
     .await;
     // The worklist's counts follow: one referral fewer where it was, one more signed.
-    client.find(Locator::Css("#filter-clear")).await.unwrap().click().await.unwrap();
+    click(&client, "#filter-clear").await;
     wait_for(
         &client,
         "the counts to follow",
@@ -256,7 +256,7 @@ async fn the_consultant_filters_triages_by_keyboard_and_gets_ready_for_a_trip() 
         "document.querySelector('#trip-dialog').open",
     )
     .await;
-    client.find(Locator::Css("#prepare-offline")).await.unwrap().click().await.unwrap();
+    click(&client, "#prepare-offline").await;
     let ready = wait_for(
         &client,
         "Ready",
@@ -285,7 +285,7 @@ async fn the_consultant_filters_triages_by_keyboard_and_gets_ready_for_a_trip() 
     // A referral from the trip list opens in the worklist.
     let first_due =
         js(&client, "return document.querySelector('#trip-due .trip-row').dataset.referralId;").await;
-    client.find(Locator::Css("#trip-due .trip-row")).await.unwrap().click().await.unwrap();
+    click(&client, "#trip-due .trip-row").await;
     wait_for(
         &client,
         "the referral from the trip list",

@@ -219,6 +219,38 @@ pub async fn unlock(client: &Client, passphrase: &str) {
     .await;
 }
 
+/// Clicks the element `selector` as a person would. If the window redraws it between finding
+/// and clicking (a sync that lands re-renders the worklist's rows), the click is tried again on
+/// the new element, for up to 10 seconds; any other failure fails the test at once.
+pub async fn click(client: &Client, selector: &str) {
+    let started = Instant::now();
+    loop {
+        let result = match client.find(fantoccini::Locator::Css(selector)).await {
+            Ok(element) => element.click().await,
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(error))
+                if error.error == fantoccini::error::ErrorStatus::StaleElementReference
+                    && started.elapsed() < Duration::from_secs(10) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("clicking {selector}: {error}"),
+        }
+    }
+}
+
+/// The referral id of the worklist row `selector` (read in the page, so a redraw between
+/// finding and reading cannot make it stale).
+pub async fn row_id(client: &Client, selector: &str) -> String {
+    let script = format!("return document.querySelector('{selector}')?.dataset.referralId ?? null;");
+    let value =
+        wait_for(client, selector, Duration::from_secs(30), &format!("(() => {{ {script} }})()")).await;
+    value.as_str().expect("rows carry their referral id").to_owned()
+}
+
 /// Replaces the value of the input `selector` with `text`, typed as keys.
 pub async fn type_into(client: &Client, selector: &str, text: &str) {
     let input = client.find(fantoccini::Locator::Css(selector)).await.unwrap();
