@@ -12,7 +12,9 @@
 //! one repetition, the development build, results in `target/bench-quick/`, no document, no
 //! thresholds.
 
-use crate::{cargo, packages, root, run, session, vendor, Result};
+use std::process::Command;
+
+use crate::{build_workspace, cargo, packages, root, run, session, vendor, workspace_binary, Result};
 
 /// Small sizes, one repetition, the development build, no document, results apart in
 /// `target/bench-quick/`: proves each benchmark still runs, measures nothing worth keeping.
@@ -93,8 +95,9 @@ fn run_bench(name: &str, args: &[String]) -> Result {
 /// A benchmark at [`quick_arguments`] sizes in the development build (which every test build
 /// has made already; the hot crates are optimised even there, see Cargo.toml).
 fn run_quick(name: &str, args: &[String]) -> Result {
-    let mut command = cargo();
-    command.args(["run", "--quiet", "--locked", "--package", "dermdesk-bench", "--", name, "--out"]);
+    build_workspace()?;
+    let mut command = Command::new(workspace_binary("dermdesk-bench"));
+    command.args([name, "--out"]);
     command.arg(root().join("target").join("bench-quick"));
     command.args(quick_arguments(name)).args(args);
     run(&mut command)
@@ -106,11 +109,10 @@ fn run_quick(name: &str, args: &[String]) -> Result {
 fn images_window(args: &[String]) -> Result {
     packages::ensure(packages::Purpose::Test)?;
     vendor::ensure()?;
-    run(cargo().args(["build", "-p", "dermdesk", "-p", "dermdesk-hub", "--bins"]))?;
-    run(cargo().args(["build", "-p", "dermdesk-e2e", "--bin", "compare4-window"]))?;
+    build_workspace()?;
     let quick = args.iter().any(|arg| arg == "--quick");
-    let mut command = cargo();
-    command.args(["run", "--quiet", "-p", "dermdesk-e2e", "--bin", "compare4-window", "--", "--out"]);
+    let mut command = Command::new(workspace_binary("compare4-window"));
+    command.arg("--out");
     command.arg(root().join("target").join(if quick { "bench-quick" } else { "bench" }));
     if quick {
         command.arg("--quick");

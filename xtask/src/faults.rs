@@ -7,14 +7,16 @@
 //! figures in docs/RELIABILITY.md); `--quick` (60 kills) is for CI. Other options are passed
 //! through (`--keep`, `--no-disk-full`, `--no-network-faults`, `--sabotage KIND`).
 
-use crate::{cargo, root, run, Result};
+use std::process::Command;
+
+use crate::{build_workspace, root, run, workspace_binary, Result};
 
 pub fn faults(args: &[String]) -> Result {
     let target = root().join("target").join("faults");
     // A debug build is enough: hashing, JPEG and SQLCipher are optimised even in dev builds.
-    run(cargo().args(["build", "-p", "dermdesk-faults", "--bins", "--locked"]))?;
-    run(cargo()
-        .args(["run", "--quiet", "-p", "dermdesk-faults", "--bin", "dermdesk-faults", "--locked", "--"])
+    // The harness starts `faults-client` from beside itself.
+    build_workspace()?;
+    run(Command::new(workspace_binary("dermdesk-faults"))
         .args(args)
         .arg("--report")
         .arg(target.join("report.json"))

@@ -259,34 +259,32 @@ struct TestBinary {
     executable: PathBuf,
 }
 
-/// Builds the end-to-end test binaries (`names`, or all) and returns them.
+/// Builds the end-to-end test binaries and returns them (`names`, or all). The build is the
+/// whole workspace's test build (which `cargo xtask test` has made already, so this builds
+/// nothing): `-p dermdesk-e2e` would resolve features apart and build the dependencies again.
 fn build_e2e(names: &[String]) -> Result<Vec<TestBinary>> {
     let mut command = cargo();
-    command.args([
-        "test",
-        "-p",
-        "dermdesk-e2e",
-        "--locked",
-        "--no-run",
-        "--message-format=json-render-diagnostics",
-    ]);
-    for name in names {
-        command.args(["--test", name]);
-    }
+    command.args(["test", "--workspace", "--locked", "--no-run", "--message-format=json-render-diagnostics"]);
     eprintln!("$ {command:?}");
     let output = command.current_dir(root()).stderr(Stdio::inherit()).output().map_err(|e| e.to_string())?;
     if !output.status.success() {
         return Err("building the end-to-end tests failed".into());
     }
+    let e2e_sources = root().join("tests").join("e2e");
     let mut binaries = Vec::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         let is_test = message["reason"] == "compiler-artifact"
             && message["target"]["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|k| k == "test"));
-        if let (true, Some(name), Some(executable)) =
-            (is_test, message["target"]["name"].as_str(), message["executable"].as_str())
+        let is_e2e = message["target"]["src_path"]
+            .as_str()
+            .is_some_and(|source| Path::new(source).starts_with(&e2e_sources));
+        if let (true, true, Some(name), Some(executable)) =
+            (is_test, is_e2e, message["target"]["name"].as_str(), message["executable"].as_str())
         {
-            binaries.push(TestBinary { name: name.to_owned(), executable: PathBuf::from(executable) });
+            if names.is_empty() || names.iter().any(|wanted| wanted == name) {
+                binaries.push(TestBinary { name: name.to_owned(), executable: PathBuf::from(executable) });
+            }
         }
     }
     Ok(binaries)
