@@ -85,14 +85,17 @@ pub fn run(command: &mut Command) -> Result {
     }
 }
 
-/// Builds every target that `cargo test --workspace` builds (libraries, binaries, tests,
-/// examples) in the development profile, as one build with one feature resolution. Every
-/// command that needs a binary of the workspace (the app, the hub, the fault harness, the
-/// benchmarks, the e2e clients) builds through this and runs the file from [`build_dir`]: a
-/// `cargo build -p NAME` or `cargo run -p NAME` resolves features for NAME alone and so built
-/// image, tokio and SQLCipher again (about 5 minutes of a clean CI run on 2 cores).
+/// Builds everything the later steps run, with the feature resolution of `cargo test
+/// --workspace` (so that step builds nothing again): first every test target, then the
+/// binaries and examples (the app, the hub, the fault harness, the benchmarks), which reuse its
+/// dependencies. Every command that needs a binary of the workspace builds through this and
+/// runs the file from [`build_dir`]: a `cargo build -p NAME` or `cargo run -p NAME` resolves
+/// features for NAME alone and so built image, tokio and SQLCipher again (about 5 minutes of a
+/// clean CI run on 2 cores). Measured: `cargo build --workspace --tests` instead of `cargo test
+/// --no-run` gives the hub and everything above it a second build.
 pub fn build_workspace() -> Result {
-    run(cargo().args(["build", "--workspace", "--lib", "--bins", "--tests", "--examples", "--locked"]))
+    run(cargo().args(["test", "--workspace", "--no-run", "--locked"]))?;
+    run(cargo().args(["build", "--workspace", "--bins", "--examples", "--locked"]))
 }
 
 /// A binary of the workspace as [`build_workspace`] built it.

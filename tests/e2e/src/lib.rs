@@ -148,12 +148,9 @@ impl Driver {
     /// Starts the app and leaves it wherever it starts (the lock screen, usually).
     pub async fn open_app_locked(&self, args: &[&str]) -> Client {
         let app = std::env::var("DERMDESK_APP").expect("DERMDESK_APP: run through `cargo xtask test`");
-        // Two crypto providers are linked (see Cargo.toml): choose one, once per process.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("webkitgtk:browserOptions".into(), json!({ "binary": app, "args": args }));
-        ClientBuilder::rustls()
-            .expect("TLS roots")
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
