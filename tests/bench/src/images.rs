@@ -34,7 +34,7 @@ use dermdesk_protocol::{PhotoMeta, Referral};
 use dermdesk_synth::{DemoOptions, PhotoScale, PhotoSpec};
 
 use crate::fixtures::{BenchDesk, BenchHub, Result};
-use crate::stats::Samples;
+use crate::stats::{verdict, Samples};
 use crate::sync::{machine, replace_between};
 
 #[derive(Debug, Clone)]
@@ -470,14 +470,6 @@ fn number(milliseconds: f64) -> String {
 
 fn range(samples: &Samples) -> String {
     format!("[{}–{} ms]", number(samples.min() * 1000.0), number(samples.max() * 1000.0))
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass {
-        "pass"
-    } else {
-        "FAIL"
-    }
 }
 
 fn report(settings: &Settings, m: &Measured, compare4: Compare4, photo_bytes: usize) -> Result {

@@ -2,6 +2,19 @@
 
 use std::time::Duration;
 
+/// The result column for a goal: "pass" or "FAIL"; in a quick run (`cargo xtask test` runs
+/// every benchmark at small sizes, once, in a debug build, so that none can rot) the figures say
+/// nothing about the goal, and the column says so.
+pub fn verdict(pass: bool) -> &'static str {
+    if std::env::var_os("DERMDESK_BENCH_QUICK").is_some() {
+        "not judged (quick run)"
+    } else if pass {
+        "pass"
+    } else {
+        "FAIL"
+    }
+}
+
 /// The timings of one measured thing, one per repetition.
 #[derive(Debug, Clone, Default)]
 pub struct Samples {

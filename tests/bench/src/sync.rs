@@ -28,7 +28,7 @@ use dermdesk_protocol::{Consultant, PhotoMeta, Referral, FEED_PAGE_MAX};
 use rusqlite::{params, Connection};
 
 use crate::fixtures::{full_size_photos, many_referrals, BenchDesk, BenchHub, Result};
-use crate::stats::Samples;
+use crate::stats::{verdict, Samples};
 
 /// What to measure and how often.
 #[derive(Debug, Clone)]
@@ -713,14 +713,6 @@ struct Report {
     photos: PhotoResults,
     metadata: MetadataResults,
     nochange: NoChangeResults,
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass {
-        "pass"
-    } else {
-        "FAIL"
-    }
 }
 
 fn seconds_range(samples: &Samples) -> String {

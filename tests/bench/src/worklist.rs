@@ -400,7 +400,7 @@ impl Report {
             let desk = m.desk.median();
             let reference = m.reference.median();
             let (goal, result) = if m.key == "worklist_query_ms_100k" {
-                (format!("≤ {GOAL_MS} ms"), if desk * 1e3 <= GOAL_MS { "pass" } else { "FAIL" }.to_owned())
+                (format!("≤ {GOAL_MS} ms"), crate::stats::verdict(desk * 1e3 <= GOAL_MS).to_owned())
             } else {
                 ("—".to_owned(), "—".to_owned())
             };

@@ -398,7 +398,14 @@ fn report(out: &Path, doc: Option<&Path>, measured: &Measured) -> Result {
     }
     std::fs::write(&path, serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let verdict = if tree_mb <= GOAL_MB { "pass" } else { "FAIL" };
+    // A quick run (`cargo xtask test`) proves the measurement runs, not the goal.
+    let verdict = if std::env::var_os("DERMDESK_BENCH_QUICK").is_some() {
+        "not judged (quick run)"
+    } else if tree_mb <= GOAL_MB {
+        "pass"
+    } else {
+        "FAIL"
+    };
     let section = format!(
         "Run of {} (2 cores; debug build of the app, its image crates at opt-level 3 as in `Cargo.toml`). \
          The real window under Xvfb, 4-up, four synthetic 6000x4000 photos; each pane zoomed to 1:1 and \
