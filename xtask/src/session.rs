@@ -259,6 +259,42 @@ struct TestBinary {
     executable: PathBuf,
 }
 
+/// One test of an end-to-end test binary: the unit the e2e step schedules (a file's tests run
+/// side by side, so a file with two slow tests is not the critical path).
+struct E2eTest {
+    /// `file` for a file's only test, `file::test` when it has several.
+    label: String,
+    executable: PathBuf,
+    test: String,
+}
+
+/// The tests of `binary` (`--list --format terse`: one `name: test` line each).
+fn list_tests(binary: &TestBinary) -> Result<Vec<E2eTest>> {
+    let output = Command::new(&binary.executable)
+        .args(["--list", "--format", "terse"])
+        .current_dir(root().join("tests").join("e2e"))
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{}: {e}", binary.executable.display()))?;
+    if !output.status.success() {
+        return Err(format!("listing the tests of {} failed", binary.name));
+    }
+    let names: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect();
+    let several = names.len() > 1;
+    Ok(names
+        .into_iter()
+        .map(|test| E2eTest {
+            label: if several { format!("{}::{test}", binary.name) } else { binary.name.clone() },
+            executable: binary.executable.clone(),
+            test,
+        })
+        .collect())
+}
+
 /// Builds the end-to-end test binaries and returns them (`names`, or all). The build is the
 /// whole workspace's test build (which `cargo xtask test` has made already, so this builds
 /// nothing): `-p dermdesk-e2e` would resolve features apart and build the dependencies again.
@@ -290,48 +326,52 @@ fn build_e2e(names: &[String]) -> Result<Vec<TestBinary>> {
     Ok(binaries)
 }
 
-/// Runs the end-to-end test files `names` (or all of them), each binary in a world of its own
-/// (its own Xvfb screen; each test inside starts its own D-Bus session, keyring, data folder
-/// and hub: tests/e2e/src/lib.rs), `DERMDESK_E2E_JOBS` of them at a time (default 2), the
-/// slowest first. Each binary's output is kept in `target/e2e/logs/NAME.log` and printed when
-/// it ends. Every test runs at [`E2E_NOW`] unless it sets its own instant.
+/// Runs the end-to-end test files `names` (or all of them), each test in a world of its own
+/// (its own Xvfb screen and folders; the test starts its own D-Bus session, keyring and hub:
+/// tests/e2e/src/lib.rs), `DERMDESK_E2E_JOBS` of them at a time (default 2), the slowest
+/// first. Each test's output is kept in `target/e2e/logs/LABEL.log` and printed when it ends.
+/// Every test runs at [`E2E_NOW`] unless it sets its own instant.
 pub fn end_to_end_all(names: &[String]) -> Result {
-    let mut binaries = build_e2e(names)?;
+    let binaries = build_e2e(names)?;
     if binaries.is_empty() {
         return Err(format!("no end-to-end test called {names:?} (tests/e2e/*.rs)"));
     }
+    let mut tests = Vec::new();
+    for binary in &binaries {
+        tests.extend(list_tests(binary)?);
+    }
     // Slowest first, so that the last to finish is a short one.
     const SLOW_FIRST: &[&str] = &["orientation", "window", "due_dates", "security", "worklist", "quality"];
-    let rank = |name: &str| SLOW_FIRST.iter().position(|slow| *slow == name).unwrap_or(SLOW_FIRST.len());
-    binaries.sort_by_key(|binary| rank(&binary.name));
+    let file = |label: &str| label.split("::").next().unwrap_or(label).to_owned();
+    let rank =
+        |label: &str| SLOW_FIRST.iter().position(|slow| *slow == file(label)).unwrap_or(SLOW_FIRST.len());
+    tests.sort_by_key(|test| rank(&test.label));
     let jobs =
         std::env::var("DERMDESK_E2E_JOBS").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(2).max(1);
     let scratch = Scratch::new("e2e")?;
     let logs = root().join("target").join("e2e").join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-    let queue = std::sync::Mutex::new(binaries.into_iter());
+    let queue = std::sync::Mutex::new(tests.into_iter());
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
                 let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
-                let Some(binary) = next else { break };
+                let Some(test) = next else { break };
                 let started = Instant::now();
-                let outcome = run_one(&binary, &scratch.0, &logs);
+                let outcome = run_one(&test, &scratch.0, &logs);
                 let took = started.elapsed();
-                let log =
-                    std::fs::read_to_string(logs.join(format!("{}.log", binary.name))).unwrap_or_default();
+                let log = std::fs::read_to_string(logs.join(log_name(&test))).unwrap_or_default();
                 eprintln!(
                     "---- e2e {} ({:.0} s): {}\n{log}",
-                    binary.name,
+                    test.label,
                     took.as_secs_f64(),
                     if outcome.is_ok() { "ok" } else { "FAILED" }
                 );
-                results.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((
-                    binary.name,
-                    took,
-                    outcome,
-                ));
+                results
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((test.label, took, outcome));
             });
         }
     });
@@ -355,13 +395,19 @@ pub fn end_to_end_all(names: &[String]) -> Result {
     }
 }
 
-fn run_one(binary: &TestBinary, scratch: &Path, logs: &Path) -> Result {
+/// `target/e2e/logs/LABEL.log`, with `::` made file-name safe.
+fn log_name(test: &E2eTest) -> String {
+    format!("{}.log", test.label.replace("::", "--"))
+}
+
+fn run_one(test: &E2eTest, scratch: &Path, logs: &Path) -> Result {
     let display = Display::new_xvfb()?;
-    let mut command = Command::new(&binary.executable);
-    command.args(["--test-threads=1", "--nocapture"]);
-    headless_env(&mut command, &display, &scratch.join(&binary.name).join("data"));
+    let world = scratch.join(test.label.replace("::", "--"));
+    let mut command = Command::new(&test.executable);
+    command.args(["--exact", &test.test, "--test-threads=1", "--nocapture"]);
+    headless_env(&mut command, &display, &world.join("data"));
     command
-        .env("XDG_CACHE_HOME", scratch.join(&binary.name).join("cache"))
+        .env("XDG_CACHE_HOME", world.join("cache"))
         // Rendered once, shared by every test (content-addressed; files appear by rename).
         .env("DERMDESK_DEMO_PHOTO_CACHE", scratch.join("demo-photos"))
         .env("DERMDESK_NOW", std::env::var("DERMDESK_NOW").unwrap_or_else(|_| E2E_NOW.to_owned()))
@@ -369,12 +415,12 @@ fn run_one(binary: &TestBinary, scratch: &Path, logs: &Path) -> Result {
         .env("DERMDESK_HUB", hub_binary())
         .env("TAURI_WEBVIEW_AUTOMATION", "true")
         .current_dir(root().join("tests").join("e2e"));
-    let log = std::fs::File::create(logs.join(format!("{}.log", binary.name))).map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(logs.join(log_name(test))).map_err(|e| e.to_string())?;
     command.stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log).stdin(Stdio::null());
-    let status = command.status().map_err(|e| format!("{}: {e}", binary.executable.display()))?;
+    let status = command.status().map_err(|e| format!("{}: {e}", test.executable.display()))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{} failed ({status})", binary.name))
+        Err(format!("{} failed ({status})", test.label))
     }
 }

@@ -216,10 +216,22 @@ pub async fn unlock(client: &Client, passphrase: &str) {
     .await;
 }
 
-/// Clicks the element `selector` as a person would. If the window redraws it between finding
-/// and clicking (a sync that lands re-renders the worklist's rows), the click is tried again on
-/// the new element, for up to 10 seconds; any other failure fails the test at once.
+/// Clicks the element `selector` as a person would: once it is on screen and enabled. If the
+/// window redraws it between finding and clicking (a sync that lands re-renders the worklist's
+/// rows), or something still covers it, the click is tried again, for up to 10 seconds; any
+/// other failure fails the test at once.
 pub async fn click(client: &Client, selector: &str) {
+    let quoted = serde_json::to_string(selector).unwrap();
+    wait_for(
+        client,
+        &format!("{selector} on screen and enabled"),
+        Duration::from_secs(30),
+        &format!(
+            "(() => {{ const e = document.querySelector({quoted}); \
+               return !!e && !e.disabled && e.getClientRects().length > 0 && !e.closest('[hidden]'); }})()"
+        ),
+    )
+    .await;
     let started = Instant::now();
     loop {
         let result = match client.find(fantoccini::Locator::Css(selector)).await {
@@ -229,12 +241,16 @@ pub async fn click(client: &Client, selector: &str) {
         match result {
             Ok(()) => return,
             Err(fantoccini::error::CmdError::Standard(error))
-                if error.error == fantoccini::error::ErrorStatus::StaleElementReference
-                    && started.elapsed() < Duration::from_secs(10) =>
+                if matches!(
+                    error.error,
+                    fantoccini::error::ErrorStatus::StaleElementReference
+                        | fantoccini::error::ErrorStatus::ElementNotInteractable
+                        | fantoccini::error::ErrorStatus::ElementClickIntercepted
+                ) && started.elapsed() < Duration::from_secs(10) =>
             {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(error) => panic!("clicking {selector}: {error}"),
+            Err(error) => panic!("clicking {selector}: {error} ({error:?})"),
         }
     }
 }
