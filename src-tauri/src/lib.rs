@@ -29,25 +29,67 @@ pub struct LaunchOptions {
     pub offline: bool,
 }
 
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub enum Launch {
+    Run(LaunchOptions),
+    Help,
+    Version,
+}
+
+const USAGE: &str = "usage: dermdesk [--demo] [--offline]\n\n\
+    Derm Desk: the consultant dermatologist's offline-first teledermatology desk.\n\n\
+    \x20 --demo      run on the embedded demo service (synthetic referrals, loopback only)\n\
+    \x20 --offline   with --demo: start without the service, as on a train with no signal\n\
+    \x20 --version   print the version and exit\n\
+    \x20 --help      print this and exit";
+
 impl LaunchOptions {
-    pub fn from_args() -> LaunchOptions {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        let has = |flag: &str| args.iter().any(|a| a == flag);
-        LaunchOptions {
-            demo: has("--demo") || std::env::var_os("DERMDESK_DEMO").is_some(),
-            offline: has("--offline") || std::env::var_os("DERMDESK_OFFLINE").is_some(),
+    /// Reads the command line (and `DERMDESK_DEMO` / `DERMDESK_OFFLINE`). An option it does not
+    /// know is an error, before anything is opened or created.
+    pub fn parse(args: &[String]) -> Result<Launch, String> {
+        let mut options = LaunchOptions {
+            demo: std::env::var_os("DERMDESK_DEMO").is_some(),
+            offline: std::env::var_os("DERMDESK_OFFLINE").is_some(),
+        };
+        for arg in args {
+            match arg.as_str() {
+                "--demo" => options.demo = true,
+                "--offline" => options.offline = true,
+                "--help" | "-h" => return Ok(Launch::Help),
+                "--version" | "-V" => return Ok(Launch::Version),
+                // Older macOS passes a process serial number when started from the Finder.
+                other if other.starts_with("-psn_") => {}
+                other => return Err(format!("unknown option {other} (dermdesk --help lists them)")),
+            }
         }
+        Ok(Launch::Run(options))
     }
 }
 
 pub fn run() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match LaunchOptions::parse(&args) {
+        Ok(Launch::Run(options)) => options,
+        Ok(Launch::Help) => {
+            println!("{USAGE}");
+            return;
+        }
+        Ok(Launch::Version) => {
+            println!("Derm Desk {}", env!("CARGO_PKG_VERSION"));
+            return;
+        }
+        Err(error) => {
+            eprintln!("dermdesk: {error}\nNothing was opened or changed.");
+            std::process::exit(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DERMDESK_LOG").unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let options = LaunchOptions::from_args();
     let builder = tauri::Builder::default();
     if let Err(error) = run_app(builder, options).run(tauri::generate_context!()) {
         eprintln!("Derm Desk could not start: {error}");

@@ -85,17 +85,18 @@ pub fn run(command: &mut Command) -> Result {
     }
 }
 
-/// Builds everything the later steps run, with the feature resolution of `cargo test
-/// --workspace` (so that step builds nothing again): first every test target, then the
-/// binaries and examples (the app, the hub, the fault harness, the benchmarks), which reuse its
-/// dependencies. Every command that needs a binary of the workspace builds through this and
+/// Builds everything the later steps run, in one cargo command with the feature resolution of
+/// `cargo test --workspace` (so that step builds nothing again): every test target, the
+/// examples, and every binary a later step runs, which cargo builds because its package has an
+/// integration test (the app: tests/launch.rs; the fault harness and the benchmarks: their
+/// tests/cli.rs). Every command that needs a binary of the workspace builds through this and
 /// runs the file from [`build_dir`]: a `cargo build -p NAME` or `cargo run -p NAME` resolves
 /// features for NAME alone and so built image, tokio and SQLCipher again (about 5 minutes of a
-/// clean CI run on 2 cores). Measured: `cargo build --workspace --tests` instead of `cargo test
-/// --no-run` gives the hub and everything above it a second build.
+/// clean CI run on 2 cores). Measured: a second command (`cargo build --workspace --bins`)
+/// built 194 crates again in 139 s, and `cargo build --workspace --tests` instead of `cargo
+/// test --no-run` gives the hub and everything above it a second build.
 pub fn build_workspace() -> Result {
-    run(cargo().args(["test", "--workspace", "--no-run", "--locked"]))?;
-    run(cargo().args(["build", "--workspace", "--bins", "--examples", "--locked"]))
+    run(cargo().args(["test", "--workspace", "--no-run", "--locked"]))
 }
 
 /// A binary of the workspace as [`build_workspace`] built it.

@@ -11,10 +11,10 @@ pub enum Purpose {
     Test,
 }
 
-/// Build: WebKitGTK (brings GTK 3, libsoup 3, JavaScriptCore, D-Bus); perl and make build the
-/// vendored OpenSSL under SQLCipher.
+/// Build: WebKitGTK (brings GTK 3, libsoup 3, JavaScriptCore, D-Bus); OpenSSL's headers and
+/// libcrypto for SQLCipher (Cargo.toml: the system's OpenSSL on Linux).
 const BUILD: &[&str] =
-    &["libwebkit2gtk-4.1-dev", "build-essential", "pkg-config", "perl", "make", "curl", "file"];
+    &["libwebkit2gtk-4.1-dev", "libssl-dev", "build-essential", "pkg-config", "curl", "file"];
 /// Run headless and test: X server, WebDriver for WebKitGTK, a D-Bus session and a Secret
 /// Service (the cache key lives in the keychain), ImageMagick for window screenshots and as the
 /// colour tests' reference (Little CMS), Ghostscript's ICC profiles (Adobe RGB, ROMM/ProPhoto,
@@ -41,10 +41,10 @@ fn install(wanted: Vec<&str>) -> Result {
     if !is_debian_like() {
         eprintln!(
             "Not Debian or Ubuntu: make sure these are installed (names differ per system):\n\
-             - Fedora: webkit2gtk4.1-devel openssl-devel perl xorg-x11-server-Xvfb gnome-keyring ImageMagick vips-tools libjpeg-turbo-utils\n\
-             - Arch: webkit2gtk-4.1 base-devel perl xorg-server-xvfb gnome-keyring imagemagick libvips libjpeg-turbo\n\
+             - Fedora: webkit2gtk4.1-devel openssl-devel xorg-x11-server-Xvfb gnome-keyring ImageMagick vips-tools libjpeg-turbo-utils\n\
+             - Arch: webkit2gtk-4.1 base-devel openssl xorg-server-xvfb gnome-keyring imagemagick libvips libjpeg-turbo\n\
              - macOS: Xcode command line tools (WebView and Keychain are built in); brew install vips jpeg-turbo\n\
-             - Windows: Visual Studio C++ build tools and the WebView2 runtime (built into Windows 11)"
+             - Windows: Visual Studio C++ build tools, the WebView2 runtime (built into Windows 11) and Strawberry Perl"
         );
         return Ok(());
     }
