@@ -21,6 +21,10 @@ pub struct EmbeddedHub {
 }
 
 impl EmbeddedHub {
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The seeded one-time code the first time; a new one for the demo consultant after that
     /// (enrolling again after a sign-out or a wipe).
     pub fn enrolment_code_for_new_desk(&self) -> Result<String, String> {

@@ -3,6 +3,10 @@
 //! UI, and serves photos from the encrypted cache. Business rules live in the core.
 
 mod commands;
+#[cfg(feature = "demo")]
+mod demo;
+#[cfg(not(feature = "demo"))]
+#[path = "no_demo.rs"]
 mod demo;
 mod error;
 mod photos;
@@ -44,6 +48,10 @@ const USAGE: &str = "usage: dermdesk [--demo] [--offline]\n\n\
     \x20 --version   print the version and exit\n\
     \x20 --help      print this and exit";
 
+/// What `--demo` says in a build without the demo (the installed product).
+pub(crate) const DEMO_NOT_AVAILABLE: &str =
+    "the demo is not part of this build (it is in development builds: cargo xtask demo)";
+
 impl LaunchOptions {
     /// Reads the command line (and `DERMDESK_DEMO` / `DERMDESK_OFFLINE`). An option it does not
     /// know is an error, before anything is opened or created.
@@ -62,6 +70,9 @@ impl LaunchOptions {
                 other if other.starts_with("-psn_") => {}
                 other => return Err(format!("unknown option {other} (dermdesk --help lists them)")),
             }
+        }
+        if options.demo && !cfg!(feature = "demo") {
+            return Err(DEMO_NOT_AVAILABLE.to_owned());
         }
         Ok(Launch::Run(options))
     }
@@ -229,10 +240,10 @@ pub(crate) async fn open_desk<R: Runtime>(app: &AppHandle<R>, key: CacheKey) -> 
 
     if let Some(embedded) = &profile.hub {
         if desk.enrolment()?.is_some() {
-            desk.set_hub_url(&embedded.url)?;
+            desk.set_hub_url(embedded.url())?;
         } else {
             let code = embedded.enrolment_code_for_new_desk().map_err(CoreError::Io)?;
-            desk.enrol(&embedded.url, &code).await?;
+            desk.enrol(embedded.url(), &code).await?;
         }
     } else if let (Some(url), Some(code)) =
         (std::env::var_os("DERMDESK_HUB_URL"), std::env::var_os("DERMDESK_ENROLMENT_CODE"))

@@ -1,7 +1,7 @@
 //! Hostile input against the real app stack (core + hub + SQLCipher, no window): photo bombs
 //! through imaging, the photo scheme and the sync; names from the service never reaching the
-//! file system; the Tauri configuration linted; every log line at the most verbose level
-//! scanned for secrets. Figures go to `target/security/*.json` (`$DERMDESK_SECURITY_DIR`), read
+//! file system; the Tauri configuration linted; the product build free of the demo; every log
+//! line at the most verbose level scanned for secrets. Figures go to `target/security/*.json` (`$DERMDESK_SECURITY_DIR`), read
 //! by `cargo xtask security`. The service's answers themselves are fuzzed and lied about in
 //! crates/dermdesk-core/tests (fuzz.rs, hostile_hub.rs).
 
@@ -11,6 +11,7 @@
 mod support;
 
 mod bombs;
+mod demo_free;
 mod config_lint;
 mod file_names;
 mod log_scan;
