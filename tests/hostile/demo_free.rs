@@ -29,7 +29,10 @@ const DEMO_ONLY: &[&str] = &["dermdesk-hub", "dermdesk-synth", "axum", "clap"];
 #[test]
 fn the_product_build_links_no_demo_crate() {
     let product = linked_crates(&["--no-default-features"]);
-    assert!(product.contains("dermdesk-core") && product.contains("tauri"), "not the app's tree: {product:?}");
+    assert!(
+        product.contains("dermdesk-core") && product.contains("tauri"),
+        "not the app's tree: {product:?}"
+    );
     let found: Vec<&str> = DEMO_ONLY.iter().copied().filter(|name| product.contains(*name)).collect();
     assert!(found.is_empty(), "the product build links {found:?}");
 }

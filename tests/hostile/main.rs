@@ -11,8 +11,8 @@
 mod support;
 
 mod bombs;
-mod demo_free;
 mod config_lint;
+mod demo_free;
 mod file_names;
 mod log_scan;
 
