@@ -395,14 +395,21 @@ pub fn end_to_end_all(names: &[String]) -> Result {
     }
 }
 
-/// `target/e2e/logs/LABEL.log`, with `::` made file-name safe.
+impl E2eTest {
+    /// The label made file-name safe: the test's log and scratch folder are named after it.
+    fn file_stem(&self) -> String {
+        self.label.replace("::", "--")
+    }
+}
+
+/// `target/e2e/logs/LABEL.log`.
 fn log_name(test: &E2eTest) -> String {
-    format!("{}.log", test.label.replace("::", "--"))
+    format!("{}.log", test.file_stem())
 }
 
 fn run_one(test: &E2eTest, scratch: &Path, logs: &Path) -> Result {
     let display = Display::new_xvfb()?;
-    let world = scratch.join(test.label.replace("::", "--"));
+    let world = scratch.join(test.file_stem());
     let mut command = Command::new(&test.executable);
     command.args(["--exact", &test.test, "--test-threads=1", "--nocapture"]);
     headless_env(&mut command, &display, &world.join("data"));
