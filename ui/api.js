@@ -98,8 +98,15 @@ export const exportOutcome = (referralId) => invoke("export_outcome", { referral
 /** Tells the shell the first worklist is on screen (a screenshot tool waits for it). */
 export const uiReady = () => invoke("ui_ready");
 
-/** The lock screen: {state: choose_passphrase|locked|unlocked|starting, failures, notice}. */
+/**
+ * The life cycle's stage: {state: starting|failed|connect|connecting|choose_passphrase|locked|
+ * unlocked|recheck, failures, notice, service_url, service_url_locked}.
+ */
 export const lockStatus = () => invoke("lock_status");
+/** Connects this computer to the service at `address` with a one-time enrolment code. */
+export const connect = (address, code) => invoke("connect", { address, code });
+/** The enrolment code as typed so far: {state: empty|incomplete|complete|invalid, missing?, formatted?, problem?}. */
+export const checkCode = (code) => invoke("check_code", { code });
 export const choosePassphrase = (passphrase) => invoke("choose_passphrase", { passphrase });
 export const unlock = (passphrase) => invoke("unlock", { passphrase });
 export const lock = () => invoke("lock");
@@ -107,6 +114,8 @@ export const lock = () => invoke("lock");
 export const reportActivity = () => invoke("activity");
 /** The passphrase again before signing. */
 export const reauthenticate = (passphrase) => invoke("reauthenticate", { passphrase });
+/** The passphrase check before signing was cancelled. */
+export const cancelReauthentication = () => invoke("cancel_reauthentication");
 /** Erases this computer's cache and keys; refuses with kind `unsent_outcomes` unless confirmed. */
 export const signOut = (confirmUnsent) => invoke("sign_out", { confirmUnsent });
 

@@ -5,6 +5,7 @@
 
 import * as api from "./api.js";
 import { byId } from "./dom.js";
+import { hideConnect, showConnect } from "./connect.js";
 
 const ACTIVITY_EVERY_MS = 5_000;
 
@@ -90,19 +91,28 @@ function holdFor(seconds) {
   }, 1000);
 }
 
+const OPEN = new Set(["unlocked", "recheck"]);
+
 function apply(view) {
-  const wasUnlocked = current === "unlocked";
+  const wasOpen = OPEN.has(current);
   current = view.state;
-  if (current === "unlocked") {
+  if (OPEN.has(current)) {
+    hideConnect();
     if (!reauthentication && screen.open) screen.close();
     addLockButton();
     return;
   }
-  // Locked or wiped while patient data is on screen: start the page over.
-  if (wasUnlocked) {
+  // Locked, signed out or wiped while patient data is on screen: start the page over.
+  if (wasOpen) {
     window.location.reload();
     return;
   }
+  if (current === "connect" || current === "connecting") {
+    if (screen.open) screen.close();
+    showConnect(view);
+    return;
+  }
+  hideConnect();
   render(current, view);
 }
 
@@ -147,6 +157,7 @@ function finishReauthentication(entered) {
   const resolve = reauthentication;
   reauthentication = null;
   screen.close();
+  if (!entered) api.cancelReauthentication().catch(() => {});
   resolve?.(entered);
 }
 
@@ -175,7 +186,7 @@ function addLockButton() {
 let lastReported = 0;
 function activity() {
   const now = Date.now();
-  if (current !== "unlocked" || now - lastReported < ACTIVITY_EVERY_MS) return;
+  if (!OPEN.has(current) || now - lastReported < ACTIVITY_EVERY_MS) return;
   lastReported = now;
   api.reportActivity().catch(() => {});
 }

@@ -10,8 +10,8 @@ use crate::photos::photo_url;
 use crate::state::AppState;
 
 #[tauri::command]
-pub fn status(state: State<'_, AppState>) -> SyncStatus {
-    state.status()
+pub fn status(state: State<'_, AppState>) -> AppResult<SyncStatus> {
+    Ok(state.life()?.status())
 }
 
 #[tauri::command]
@@ -56,7 +56,7 @@ pub async fn readiness(state: State<'_, AppState>) -> AppResult<dermdesk_core::w
 pub async fn prepare_for_offline(
     state: State<'_, AppState>,
 ) -> AppResult<dermdesk_core::worklist::Readiness> {
-    state.prepare_for_offline().await
+    Ok(state.life()?.prepare_for_offline().await?)
 }
 
 /// Referrals falling due from `from` to `to` (London dates, both included): a trip's workload.
@@ -91,27 +91,20 @@ pub async fn sign_and_send(
     outcome: Outcome,
 ) -> AppResult<OutcomeView> {
     let desk = state.desk()?;
-    // The passphrase again if the last unlock is older than the policy allows (lock.rs).
-    if !state.may_sign(std::time::Instant::now()) {
-        return Err(dermdesk_core::CoreError::ReauthRequired.into());
-    }
+    // The desk asks the life cycle first: unlocked, and the passphrase recent enough.
     let view = run_blocking(move || Ok(desk.sign_outcome(&referral_id, referral_version, outcome)?)).await?;
-    state.sync_now();
+    state.life()?.sync_now()?;
     Ok(view)
 }
 
 #[tauri::command]
 pub fn sync_now(state: State<'_, AppState>) -> AppResult<()> {
-    state.desk()?;
-    state.sync_now();
-    Ok(())
+    Ok(state.life()?.sync_now()?)
 }
 
 #[tauri::command]
 pub fn cancel_sync(state: State<'_, AppState>) -> AppResult<()> {
-    state.desk()?;
-    state.cancel_sync();
-    Ok(())
+    Ok(state.life()?.cancel_sync()?)
 }
 
 /// Saves the outcome form as typed (`null` discards the draft).

@@ -1,7 +1,6 @@
 //! The one error type that crosses IPC: `{kind, message}`. The UI branches on `kind` and shows
 //! `message`; both come from the core, which says what happened and what was kept safe.
 
-use dermdesk_core::views::StatusError;
 use dermdesk_core::{CoreError, ErrorKind};
 use serde::Serialize;
 
@@ -18,13 +17,6 @@ impl AppError {
 
     pub fn starting() -> AppError {
         AppError::new("starting", "Derm Desk is still opening its encrypted cache. Try again in a moment.")
-    }
-}
-
-impl AppError {
-    /// The error that stopped start-up, as remembered in the status.
-    pub fn from_status(error: &StatusError) -> AppError {
-        AppError { kind: kind_code(error.kind), message: error.message.clone() }
     }
 }
 

@@ -15,14 +15,15 @@ mod state;
 
 use std::sync::Arc;
 
-use dermdesk_core::engine::{Engine, EngineEvent, EngineSettings};
-use dermdesk_core::lock::{CacheKey, KdfParams, LockPolicy, Vault, VaultState};
+use dermdesk_core::connect::DeploymentConfig;
+use dermdesk_core::engine::EngineSettings;
+use dermdesk_core::lifecycle::{LifeEvent, LifeSettings, Lifecycle};
+use dermdesk_core::lock::{KdfParams, LockPolicy};
 use dermdesk_core::secrets::{profile_for, Keychain, SecretStore};
-use dermdesk_core::views::StatusError;
-use dermdesk_core::{CoreError, Desk, DeskConfig};
+use dermdesk_core::{CoreError, DeskConfig};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
-use crate::state::{AppState, Profile, Running};
+use crate::state::AppState;
 
 /// How Derm Desk was asked to start.
 #[derive(Debug, Clone, Default)]
@@ -111,7 +112,7 @@ pub fn run() {
 /// The app minus its context, so tests can pass a mock builder.
 pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -> tauri::Builder<R> {
     builder
-        .manage(AppState::new(options.demo, lock_policy()))
+        .manage(AppState::default())
         .register_asynchronous_uri_scheme_protocol(photos::SCHEME, photos::handle)
         .invoke_handler(tauri::generate_handler![
             commands::status,
@@ -134,27 +135,57 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -
             commands::rotate_key,
             commands::export_outcome,
             session::lock_status,
+            session::connect,
+            session::check_code,
             session::choose_passphrase,
             session::unlock,
             session::lock,
             session::activity,
             session::reauthenticate,
+            session::cancel_reauthentication,
             session::sign_out,
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
+            let life = match life_settings(&handle, &options) {
+                Ok(settings) => Lifecycle::new(settings, forward_to(&handle)),
+                Err(error) => Lifecycle::could_not_start(error, options.demo, forward_to(&handle)),
+            };
+            handle.state::<AppState>().set_life(Arc::clone(&life));
             tauri::async_runtime::spawn(async move {
-                if let Err(error) = prepare(&handle, options).await {
-                    tracing::error!(kind = ?error.kind(), "start-up failed");
-                    let error = StatusError { kind: error.kind(), message: error.to_string() };
-                    handle.state::<AppState>().set_startup_error(error);
-                    let _ = handle.emit("status", handle.state::<AppState>().status());
+                if options.demo && !options.offline {
+                    if let Err(error) = start_demo_hub(&handle, &life).await {
+                        life.fail(error);
+                        return;
+                    }
                 }
-                session::emit_lock_state(&handle);
-                session::watch_idle(handle).await;
+                life.prepare().await;
+                if options.demo {
+                    demo_sign_in(&handle, &life).await;
+                }
+                life.watch_idle().await;
             });
             Ok(())
         })
+}
+
+/// Shows what the lifecycle reports in the window.
+fn forward_to<R: Runtime>(app: &AppHandle<R>) -> impl Fn(LifeEvent) + Send + Sync + 'static {
+    let app = app.clone();
+    move |event| {
+        let _ = match event {
+            LifeEvent::Stage(view) => app.emit("lock-state", view),
+            LifeEvent::Status(status) => app.emit("status", status),
+            LifeEvent::ReferralsChanged => app.emit("referrals-changed", ()),
+            LifeEvent::OutcomeChanged { referral_id } => {
+                app.emit("outcome-changed", serde_json::json!({ "referral_id": referral_id }))
+            }
+            LifeEvent::Wiped => {
+                session::clear_webview_data(&app);
+                Ok(())
+            }
+        };
+    }
 }
 
 /// Idle time before the app locks itself (15 minutes) and the age of the last unlock after which
@@ -173,113 +204,69 @@ fn lock_policy() -> LockPolicy {
     policy
 }
 
-/// Before the passphrase: where the desk lives, the keychain, the vault, and in demo mode the
-/// embedded hub. Nothing of the cache is opened here.
-async fn prepare<R: Runtime>(app: &AppHandle<R>, options: LaunchOptions) -> Result<(), CoreError> {
+/// Where the desk lives, its keychain profile, its clock and the deployment's settings.
+/// Nothing is opened here.
+fn life_settings<R: Runtime>(app: &AppHandle<R>, options: &LaunchOptions) -> Result<LifeSettings, CoreError> {
     let paths = app.path();
     let data_root = paths.app_data_dir().map_err(|e| CoreError::Io(e.to_string()))?;
     let data_dir = data_root.join(if options.demo { "demo" } else { "desk" });
     let device_name = format!("Derm Desk on {}", std::env::consts::OS);
-    let config = DeskConfig { data_dir: data_dir.clone(), device_name };
     let secrets: Arc<dyn SecretStore> = Arc::new(Keychain::new(&profile_for(&data_dir)));
-    let vault_secrets = Arc::clone(&secrets);
-    let vault_dir = data_dir.clone();
-    let vault = tauri::async_runtime::spawn_blocking(move || {
-        Vault::new(&vault_dir, vault_secrets, KdfParams::default(), std::time::Instant::now())
-    })
-    .await
-    .map_err(|e| CoreError::Io(e.to_string()))??;
-    let first_start = vault.state()? == VaultState::NoPassphrase;
     // A chosen instant only where nothing real depends on it: the demo (synthetic data) and
     // development builds, which the end-to-end tests drive. A release build outside the demo
     // always runs on the computer's clock.
     let clock = dermdesk_core::clock::from_environment(options.demo || cfg!(debug_assertions))
         .map_err(CoreError::Io)?;
+    // The demo's service is the embedded hub; no deployment setting applies to it.
+    let deployment =
+        if options.demo { DeploymentConfig::default() } else { DeploymentConfig::from_environment()? };
+    Ok(LifeSettings {
+        desk: DeskConfig { data_dir, device_name },
+        secrets,
+        kdf: KdfParams::default(),
+        clock,
+        policy: lock_policy(),
+        engine: EngineSettings { demo: options.demo, ..EngineSettings::default() },
+        deployment,
+    })
+}
 
-    let mut hub = None;
-    if options.demo && !options.offline {
-        let demo_dir =
-            paths.cache_dir().map_err(|e| CoreError::Io(e.to_string()))?.join("dermdesk").join("demo");
-        // A desk starting afresh should not meet outcomes an earlier demo desk sent.
-        let embedded = demo::start(demo_dir, first_start, Arc::clone(&clock))
-            .await
-            .map_err(|e| CoreError::Io(format!("demo hub: {e}")))?;
-        hub = Some(embedded);
-    }
-    app.state::<AppState>().set_profile(Profile { config, secrets, vault, hub, clock });
-    // In demo mode only (synthetic data), a passphrase from the environment lets a headless
-    // screenshot run get past the lock screen.
-    if options.demo {
-        if let Ok(passphrase) = std::env::var("DERMDESK_DEMO_PASSPHRASE") {
-            let result = if first_start {
-                session::choose_passphrase_now(app, &passphrase).await
-            } else {
-                session::unlock_now(app, &passphrase).await
-            };
-            if let Err(error) = result {
-                tracing::warn!(kind = %error.kind, "the demo passphrase did not open the desk");
-            }
-        }
-    }
+/// Demo mode: the embedded hub on loopback, whose address the desk follows.
+async fn start_demo_hub<R: Runtime>(app: &AppHandle<R>, life: &Lifecycle) -> Result<(), CoreError> {
+    let paths = app.path();
+    let demo_dir = paths.cache_dir().map_err(|e| CoreError::Io(e.to_string()))?.join("dermdesk").join("demo");
+    // A desk starting afresh should not meet outcomes an earlier demo desk sent.
+    let fresh = !life.data_dir().join(dermdesk_core::desk::CACHE_FILE).exists();
+    let clock = dermdesk_core::clock::from_environment(true).map_err(CoreError::Io)?;
+    let hub =
+        demo::start(demo_dir, fresh, clock).await.map_err(|e| CoreError::Io(format!("demo hub: {e}")))?;
+    life.service_moved_to(hub.url());
+    app.state::<AppState>().keep_hub(hub);
     Ok(())
 }
 
-/// After the passphrase: opens the desk with the unsealed key, enrols it if needed, starts the
-/// engine and tells the window.
-pub(crate) async fn open_desk<R: Runtime>(app: &AppHandle<R>, key: CacheKey) -> Result<(), CoreError> {
-    let state = app.state::<AppState>();
-    let profile = state.profile().map_err(|e| CoreError::Io(e.message))?;
-    let (config, secrets) = (profile.config.clone(), Arc::clone(&profile.secrets));
-    let clock = Arc::clone(&profile.clock);
-    let desk = tauri::async_runtime::spawn_blocking(move || {
-        Desk::open_with_key(config, secrets, &key).map(|desk| desk.with_clock(clock))
-    })
-    .await
-    .map_err(|e| CoreError::Io(e.to_string()))??;
-    let desk = Arc::new(desk);
-
-    if let Some(embedded) = &profile.hub {
-        if desk.enrolment()?.is_some() {
-            desk.set_hub_url(embedded.url())?;
-        } else {
-            let code = embedded.enrolment_code_for_new_desk().map_err(CoreError::Io)?;
-            desk.enrol(embedded.url(), &code).await?;
-        }
-    } else if let (Some(url), Some(code)) =
-        (std::env::var_os("DERMDESK_HUB_URL"), std::env::var_os("DERMDESK_ENROLMENT_CODE"))
-    {
-        if desk.enrolment()?.is_none() {
-            desk.enrol(&url.to_string_lossy(), &code.to_string_lossy()).await?;
+/// Demo mode connects itself (the embedded hub issues the code), and a passphrase from the
+/// environment (synthetic data only) lets a headless screenshot run get past the lock screen.
+async fn demo_sign_in<R: Runtime>(app: &AppHandle<R>, life: &Lifecycle) {
+    use dermdesk_core::life::Stage;
+    if matches!(life.stage(), Stage::Connect { .. }) {
+        match app.state::<AppState>().demo_service() {
+            Some(Ok((url, code))) => {
+                if let Err(error) = life.connect(&url, &code).await {
+                    tracing::warn!(kind = ?error.kind(), "the demo desk could not enrol");
+                }
+            }
+            Some(Err(error)) => tracing::warn!("the demo hub issued no code: {error}"),
+            None => {}
         }
     }
-
-    let events = app.clone();
-    let settings = EngineSettings { demo: state.demo, ..EngineSettings::default() };
-    let engine = Engine::start(Arc::clone(&desk), settings, move |event| {
-        let _ = match event {
-            EngineEvent::ReferralsChanged => events.emit("referrals-changed", ()),
-            EngineEvent::OutcomeChanged { referral_id } => {
-                events.emit("outcome-changed", serde_json::json!({ "referral_id": referral_id }))
-            }
-            EngineEvent::DeviceRevoked => {
-                let app = events.clone();
-                // Not from inside the engine's own task: wiping waits for the engine to stop.
-                tauri::async_runtime::spawn(async move { session::wipe_revoked(&app).await });
-                Ok(())
-            }
-        };
-    });
-    let mut status = engine.status();
-    state.set_running(Running { desk, engine }, std::time::Instant::now());
-    let _ = app.emit("status", state.status());
-    // The cache is open: whatever it holds can be shown now, before (or without) any sync.
-    let _ = app.emit("referrals-changed", ());
-    let emitter = app.clone();
-    tauri::async_runtime::spawn(async move {
-        while status.changed().await.is_ok() {
-            let snapshot = status.borrow_and_update().clone();
-            let _ = emitter.emit("status", snapshot);
-        }
-    });
-    Ok(())
+    let Ok(passphrase) = std::env::var("DERMDESK_DEMO_PASSPHRASE") else { return };
+    let result = match life.stage() {
+        Stage::ChoosePassphrase => life.choose_passphrase(&passphrase).await,
+        Stage::Locked { .. } => life.unlock(&passphrase).await,
+        _ => Ok(()),
+    };
+    if let Err(error) = result {
+        tracing::warn!(kind = ?error.kind(), "the demo passphrase did not open the desk");
+    }
 }

@@ -14,7 +14,6 @@
 //! 5. The hub revokes the device: the next sync wipes it and the window says so plainly.
 //! 6. The idle lock with a short idle time.
 
-use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,35 +24,8 @@ use dermdesk_e2e::{
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
-const ADMIN_TOKEN: &str = "e2e-admin-token-synthetic";
+use dermdesk_e2e::{admin, admin_json, HUB_ADMIN_TOKEN as ADMIN_TOKEN};
 const ROWS: &str = "document.querySelectorAll('#worklist .worklist-row')";
-
-/// A tiny HTTP/1.1 client for the hub's admin routes (no extra HTTP stack in this crate).
-fn admin(port: u16, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP response");
-    let status = String::from_utf8_lossy(&response[..split]).split(' ').nth(1).unwrap().parse().unwrap();
-    (status, response[split + 4..].to_vec())
-}
-
-fn admin_json(port: u16, method: &str, path: &str, body: &Value) -> Value {
-    let (status, body) = admin(port, method, path, "application/json", body.to_string().as_bytes());
-    assert!((200..300).contains(&status), "{method} {path}: {status} {}", String::from_utf8_lossy(&body));
-    if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body).unwrap()
-    }
-}
 
 /// A synthetic JPEG with a canary in a COM segment.
 fn canary_jpeg(seed: u8, comment: &str) -> (Vec<u8>, u32, u32) {
@@ -533,13 +505,14 @@ async fn a_lost_laptop_leaks_nothing() {
         &client,
         "the wipe notice",
         Duration::from_secs(60),
-        "(() => { const n = document.querySelector('#lock-notice'); return document.querySelector('#lock-screen')?.open && !n.hidden && n.textContent; })()",
+        "(() => { const n = document.querySelector('#connect-notice'); return document.querySelector('#connect-screen')?.open && !n.hidden && n.textContent; })()",
     )
     .await;
     assert!(notice.as_str().unwrap().contains("no longer accepts this computer"), "{notice}");
-    let state =
-        client.execute("return document.querySelector('#lock-screen').dataset.state;", vec![]).await.unwrap();
-    assert_eq!(state, json!("choose_passphrase"), "a wiped device starts over");
+    // A wiped device starts over at the Connect screen, the address kept, no passphrase asked.
+    let lock_open =
+        client.execute("return document.querySelector('#lock-screen').open;", vec![]).await.unwrap();
+    assert_eq!(lock_open, json!(false), "the Connect screen, not a passphrase, comes first");
     let left = dir_files(&desk_dir);
     assert!(!left.iter().any(|name| name.starts_with("cache.sqlite3")), "the cache files are gone: {left:?}");
     client.close().await.unwrap();
@@ -552,7 +525,7 @@ async fn a_lost_laptop_leaks_nothing() {
         ("XDG_CACHE_HOME", cache_home.to_str().unwrap()),
         ("DERMDESK_IDLE_LOCK_SECS", "3"),
     ]);
-    let client = driver.open_app(&["--demo", "--offline"]).await;
+    let client = driver.open_app(&["--demo"]).await;
     let notice = wait_for(
         &client,
         "the idle lock",

@@ -4,6 +4,7 @@
 mod proxy;
 mod support;
 
+mod lifecycle;
 mod receipts;
 mod resilience;
 

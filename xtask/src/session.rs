@@ -341,7 +341,8 @@ pub fn end_to_end_all(names: &[String]) -> Result {
         tests.extend(list_tests(binary)?);
     }
     // Slowest first, so that the last to finish is a short one.
-    const SLOW_FIRST: &[&str] = &["orientation", "window", "due_dates", "security", "worklist", "quality"];
+    const SLOW_FIRST: &[&str] =
+        &["orientation", "window", "due_dates", "security", "connect", "worklist", "quality"];
     let file = |label: &str| label.split("::").next().unwrap_or(label).to_owned();
     let rank =
         |label: &str| SLOW_FIRST.iter().position(|slow| *slow == file(label)).unwrap_or(SLOW_FIRST.len());

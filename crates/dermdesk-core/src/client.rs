@@ -87,6 +87,29 @@ impl HubClient {
         matches!(self.http.get(self.url("/health")).send().await, Ok(r) if r.status().is_success())
     }
 
+    /// `GET /v1/health`, read as the Connect screen needs it: unreachable, a TLS failure, or an
+    /// answer that is not a Derm Desk service's each get their own error.
+    pub async fn service_info(&self) -> Result<crate::connect::ServiceInfo, CoreError> {
+        let address = self.base.as_str().trim_end_matches('/').to_owned();
+        let response = self.http.get(self.url("/health")).send().await.map_err(|error| {
+            if is_tls_failure(&error) {
+                CoreError::TlsFailed(tls_reason(&error))
+            } else {
+                CoreError::ServiceUnreachable(format!("{address}: {}", describe(&error)))
+            }
+        })?;
+        let not_ours = || {
+            CoreError::NotADermDeskService(format!(
+                "{address} answered, but not as a teledermatology service Derm Desk can use"
+            ))
+        };
+        if !response.status().is_success() {
+            return Err(not_ours());
+        }
+        let body = read_capped(response, 16 * 1024).await.map_err(|_| not_ours())?;
+        serde_json::from_slice(&body).map_err(|_| not_ours())
+    }
+
     pub async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, CoreError> {
         let response = self.http.post(self.url("/enrol")).json(request).send().await.map_err(offline)?;
         json_body(response).await
@@ -268,6 +291,30 @@ fn describe(error: &reqwest::Error) -> String {
     } else {
         "connection failed".into()
     }
+}
+
+/// Whether a failed request failed on the TLS handshake (certificate, protocol), not the network.
+fn is_tls_failure(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        let text = cause.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// The innermost cause of a TLS failure, in a few words ("invalid peer certificate: UnknownIssuer").
+fn tls_reason(error: &reqwest::Error) -> String {
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        reason = cause.to_string();
+        source = cause.source();
+    }
+    reason.chars().take(160).collect()
 }
 
 fn offline(error: reqwest::Error) -> CoreError {

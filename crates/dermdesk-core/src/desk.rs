@@ -67,7 +67,13 @@ pub struct Desk {
     refused_photos: Mutex<Option<std::collections::HashSet<String>>>,
     /// Where "now" comes from (`clock.rs`): the computer's clock unless [`Desk::with_clock`].
     clock: crate::clock::SharedClock,
+    /// Asked before anything is signed: the life cycle's "unlocked, and the passphrase recent
+    /// enough" (`lifecycle.rs`). A desk opened without one (tests, tools) has no such rule.
+    signing_gate: std::sync::OnceLock<SigningGate>,
 }
+
+/// Says whether signing may go ahead now (`Desk::set_signing_gate`).
+pub type SigningGate = Arc<dyn Fn() -> Result<(), CoreError> + Send + Sync>;
 
 /// How a photo failure refused for good by its bytes starts (kept across restarts), and one
 /// refused from its metadata alone (decided again after a restart).
@@ -160,11 +166,17 @@ impl Desk {
             photo_server: crate::photos::PhotoServer::default(),
             refused_photos: Mutex::default(),
             clock: Arc::new(crate::clock::SystemClock),
+            signing_gate: std::sync::OnceLock::new(),
         };
         // A key replacement interrupted after the service confirmed it is completed before
         // anything can be signed (keys.rs).
         desk.finish_local_key_swap()?;
         Ok(desk)
+    }
+
+    /// From now on every signature first asks `gate` (set once; a second call is ignored).
+    pub fn set_signing_gate(&self, gate: SigningGate) {
+        let _ = self.signing_gate.set(gate);
     }
 
     /// The same desk on another clock (the demo and the tests run at a chosen instant).
@@ -441,6 +453,9 @@ impl Desk {
         reviewed_version: u64,
         outcome: Outcome,
     ) -> Result<OutcomeView, CoreError> {
+        if let Some(gate) = self.signing_gate.get() {
+            gate()?;
+        }
         outcome.check()?;
         let enrolment = self.enrolment()?.ok_or(CoreError::NotEnrolled)?;
         let mut cache = self.cache();

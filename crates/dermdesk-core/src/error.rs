@@ -115,6 +115,34 @@ pub enum CoreError {
          calendar, or remove it to use the calendar built into Derm Desk, and open Derm Desk again."
     )]
     Calendar(#[from] crate::deadline::CalendarError),
+    #[error(
+        "That is not an enrolment code: {0}. Check it against the one your service sent; nothing was sent."
+    )]
+    BadEnrolmentCode(String),
+    #[error(
+        "The service could not be reached ({0}). Nothing was set up on this computer. Check the address \
+         and this computer's network, then Connect again."
+    )]
+    ServiceUnreachable(String),
+    #[error(
+        "The service's identity could not be checked ({0}), so nothing was sent to it. The address may be \
+         wrong, or a network device is intercepting the connection: ask your service's IT team."
+    )]
+    TlsFailed(String),
+    #[error("{0}. Check the address your service gave you; nothing was sent to it.")]
+    NotADermDeskService(String),
+    #[error(
+        "This computer's clock is {} minutes {} the service's. Signatures and due dates depend on it: \
+         set the clock right (automatic time), then Connect again. Nothing was set up.",
+        minutes.abs(), if *minutes > 0 { "ahead of" } else { "behind" }
+    )]
+    ClockSkew { minutes: i64 },
+    #[error(
+        "The machine-wide Derm Desk settings could not be used: {0}. Nothing was changed; ask your IT team."
+    )]
+    Config(String),
+    #[error("{0}")]
+    NotNow(String),
 }
 
 /// Stable error codes for the UI; never parse the message.
@@ -156,6 +184,13 @@ pub enum ErrorKind {
     ReauthRequired,
     UnsentOutcomes,
     DeviceRevoked,
+    BadEnrolmentCode,
+    ServiceUnreachable,
+    TlsFailed,
+    NotADermDeskService,
+    ClockSkew,
+    Config,
+    NotNow,
 }
 
 impl CoreError {
@@ -196,6 +231,13 @@ impl CoreError {
             CoreError::ReauthRequired => ErrorKind::ReauthRequired,
             CoreError::UnsentOutcomes(_) => ErrorKind::UnsentOutcomes,
             CoreError::DeviceRevoked => ErrorKind::DeviceRevoked,
+            CoreError::BadEnrolmentCode(_) => ErrorKind::BadEnrolmentCode,
+            CoreError::ServiceUnreachable(_) => ErrorKind::ServiceUnreachable,
+            CoreError::TlsFailed(_) => ErrorKind::TlsFailed,
+            CoreError::NotADermDeskService(_) => ErrorKind::NotADermDeskService,
+            CoreError::ClockSkew { .. } => ErrorKind::ClockSkew,
+            CoreError::Config(_) => ErrorKind::Config,
+            CoreError::NotNow(_) => ErrorKind::NotNow,
         }
     }
 }

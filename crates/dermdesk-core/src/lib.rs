@@ -8,6 +8,9 @@
 //!   rules (pure) and the crypto-shred (deletes keychain entries and the cache files).
 //! - [`client`]: the network (the hub's HTTP API).
 //! - [`engine`]: tokio tasks that drive client + cache.
+//! - [`life`]: the desk's life cycle, pure (one `Stage`, one transition function);
+//!   [`lifecycle`]: that stage behind one lock, doing each transition's I/O (vault, enrolment,
+//!   cache, engine, shred). [`connect`]: the Connect screen's input and the service's answer.
 //! - [`photos`]: the viewer's photo requests, answered from the cache through
 //!   `dermdesk-imaging` into memory only (never the disk).
 //! - [`plan`], [`deadline`], [`views`], [`governance`], [`diagnoses`], and [`worklist`] but for
@@ -19,6 +22,7 @@ pub mod audit;
 pub mod cache;
 pub mod client;
 pub mod clock;
+pub mod connect;
 pub mod deadline;
 pub mod desk;
 pub mod diagnoses;
@@ -26,6 +30,8 @@ pub mod engine;
 mod error;
 pub mod governance;
 pub mod keys;
+pub mod life;
+pub mod lifecycle;
 pub mod lock;
 pub mod photos;
 pub mod plan;

@@ -37,10 +37,7 @@ use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::secrets::{
-    SecretStore, CACHE_KEY, CACHE_KEY_WRAPPED, DEVICE_SIGNING_KEY, DEVICE_SIGNING_KEY_NEXT, DEVICE_TOKEN,
-    UNLOCK_FAILURES,
-};
+use crate::secrets::{SecretStore, CACHE_KEY, CACHE_KEY_WRAPPED, UNLOCK_FAILURES};
 use crate::CoreError;
 
 /// Consecutive wrong passphrases after which the device wipes itself.
@@ -71,7 +68,7 @@ impl Default for LockPolicy {
 }
 
 /// An unlocked session's clock: when it was unlocked and when the consultant last did anything.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Session {
     unlocked_at: Instant,
     last_activity: Instant,
@@ -292,6 +289,23 @@ impl Vault {
         Ok(key)
     }
 
+    /// A new desk's first passphrase: seals `key` (made when the desk enrolled, in memory until
+    /// now) under it.
+    pub fn seal_key(&self, key: &CacheKey, passphrase: &str) -> Result<(), CoreError> {
+        if self.state()? == VaultState::Locked {
+            return Err(CoreError::PassphraseAlreadySet);
+        }
+        check_passphrase(passphrase)?;
+        self.secrets.set(CACHE_KEY_WRAPPED, &wrap_key(key, passphrase, self.kdf)?)?;
+        self.secrets.delete(UNLOCK_FAILURES)?;
+        Ok(())
+    }
+
+    /// An older Derm Desk kept the cache key unsealed in the keychain (before passphrases).
+    pub fn has_unsealed_key(&self) -> Result<bool, CoreError> {
+        Ok(self.secrets.get(CACHE_KEY)?.is_some())
+    }
+
     /// Opens the sealed cache key with the passphrase, within the attempt rules. After
     /// [`MAX_FAILED_UNLOCKS`] wrong ones in a row the device is shredded.
     pub fn unlock(&self, passphrase: &str, now: Instant) -> Result<Unlocked, CoreError> {
@@ -348,14 +362,7 @@ fn check_passphrase(passphrase: &str) -> Result<(), CoreError> {
 /// cannot be decrypted by anyone), then removes the cache files. Returns the file names removed.
 /// The caller must have closed the database (dropped the `Desk`) first.
 pub fn shred(data_dir: &Path, secrets: &dyn SecretStore) -> Result<Vec<String>, CoreError> {
-    for name in [
-        CACHE_KEY_WRAPPED,
-        CACHE_KEY,
-        DEVICE_TOKEN,
-        DEVICE_SIGNING_KEY,
-        DEVICE_SIGNING_KEY_NEXT,
-        UNLOCK_FAILURES,
-    ] {
+    for name in crate::secrets::ALL_ENTRIES {
         secrets.delete(name)?;
     }
     let mut removed = Vec::new();
@@ -447,6 +454,7 @@ impl SecretStore for SealedStore {
 mod tests {
     use super::*;
     use crate::secrets::MemorySecretStore;
+    use crate::secrets::{DEVICE_SIGNING_KEY, DEVICE_TOKEN};
 
     const PASSPHRASE: &str = "correct horse battery";
 

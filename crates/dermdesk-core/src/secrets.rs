@@ -23,6 +23,15 @@ pub const DEVICE_SIGNING_KEY: &str = "device-signing-key";
 /// The next signing key while a key replacement is under way (`keys.rs`).
 pub const DEVICE_SIGNING_KEY_NEXT: &str = "device-signing-key-next";
 pub const DEVICE_TOKEN: &str = "device-token";
+/// Every entry a desk writes in its keychain profile (the crypto-shred deletes them all).
+pub const ALL_ENTRIES: &[&str] = &[
+    CACHE_KEY_WRAPPED,
+    CACHE_KEY,
+    DEVICE_TOKEN,
+    DEVICE_SIGNING_KEY,
+    DEVICE_SIGNING_KEY_NEXT,
+    UNLOCK_FAILURES,
+];
 
 /// The keychain profile of a data directory: different directories (demo, tests, real use)
 /// never share keys. Derived from the path, so it needs no file of its own.

@@ -331,8 +331,10 @@ async fn log_request(request: Request, next: Next) -> Response {
 // ---------------------------------------------------------------------------------------------
 // Device routes (/v1)
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// Who this is and what time it makes it: the Connect screen checks both (docs/api.md).
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let time = state.hub.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Json(serde_json::json!({ "status": "ok", "service": "dermdesk", "protocol": 1, "time": time }))
 }
 
 async fn enrol(

@@ -50,6 +50,10 @@ pub fn skip_without_window(test: &str) -> bool {
 pub struct Driver {
     process: Child,
     port: u16,
+    /// The service [`Driver::open_app`] connects to through the Connect screen, if the app
+    /// shows it (`DERMDESK_HUB_URL` and `DERMDESK_ENROLMENT_CODE` in the driver's env; they
+    /// are not passed to the app, which has no such back door).
+    service: Option<(String, String)>,
     /// This driver's own folders (data, cache, keyring), removed when it is dropped.
     scratch: PathBuf,
 }
@@ -81,6 +85,13 @@ impl Driver {
     }
 
     fn start(env: &[(&str, &str)], stderr: Stdio) -> Driver {
+        let find = |name: &str| env.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_string());
+        let service = find("DERMDESK_HUB_URL").zip(find("DERMDESK_ENROLMENT_CODE"));
+        let env: Vec<(&str, &str)> = env
+            .iter()
+            .copied()
+            .filter(|(key, _)| !matches!(*key, "DERMDESK_HUB_URL" | "DERMDESK_ENROLMENT_CODE"))
+            .collect();
         let port = free_port();
         let scratch = scratch_dir();
         // A private D-Bus session with its own unlocked GNOME Keyring (created in this driver's
@@ -119,7 +130,7 @@ impl Driver {
             .expect(
                 "dbus-run-session and WebKitWebDriver (install dbus-x11 webkit2gtk-driver gnome-keyring)",
             );
-        let mut driver = Driver { process, port, scratch };
+        let mut driver = Driver { process, port, service, scratch };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = driver.process.try_wait() {
@@ -141,6 +152,9 @@ impl Driver {
     /// start, types it on a later one. Use [`Driver::open_app_locked`] to stay at the lock screen.
     pub async fn open_app(&self, args: &[&str]) -> Client {
         let client = self.open_app_locked(args).await;
+        if let Some((url, code)) = &self.service {
+            connect_if_asked(&client, url, code).await;
+        }
         unlock(&client, TEST_PASSPHRASE).await;
         client
     }
@@ -175,6 +189,62 @@ impl Drop for Driver {
 pub const TEST_PASSPHRASE: &str = "e2e synthetic passphrase";
 
 const LOCK_STATE: &str = "document.querySelector('#lock-screen')?.dataset.state";
+const CONNECT_OPEN: &str = "document.querySelector('#connect-screen')?.open";
+
+/// Waits for the first screen the app shows: `connect`, `choose_passphrase`, `locked`,
+/// `failed` or `unlocked`.
+pub async fn first_screen(client: &Client) -> String {
+    let state = wait_for(
+        client,
+        "the Connect screen, the lock screen or the unlocked window",
+        Duration::from_secs(120),
+        &format!(
+            "(() => {{ if ({CONNECT_OPEN}) return 'connect'; const s = {LOCK_STATE}; \
+               if (s === 'choose_passphrase' || s === 'locked' || s === 'failed') return s; \
+               if (document.querySelector('#lock-now')) return 'unlocked'; return null; }})()"
+        ),
+    )
+    .await;
+    state.as_str().unwrap().to_owned()
+}
+
+/// Fills in the Connect screen (service address, enrolment code) and presses Connect. Returns
+/// once the screen has answered: the passphrase is asked next, or `#connect-error` says why not
+/// (returned as `Err(message)`).
+pub async fn connect(client: &Client, url: &str, code: &str) -> Result<(), String> {
+    wait_for(client, "the Connect screen", Duration::from_secs(120), CONNECT_OPEN).await;
+    let locked =
+        client.execute("return document.querySelector('#connect-service').readOnly;", vec![]).await.unwrap();
+    if locked != Value::Bool(true) {
+        type_into(client, "#connect-service", url).await;
+    }
+    type_into(client, "#connect-code", code).await;
+    client.execute("document.querySelector('#connect-error').hidden = true;", vec![]).await.unwrap();
+    click(client, "#connect-submit").await;
+    let outcome = wait_for(
+        client,
+        "the Connect screen's answer",
+        Duration::from_secs(60),
+        &format!(
+            "(() => {{ const e = document.querySelector('#connect-error'); \
+               if (!e.hidden && !document.querySelector('#connect-submit').disabled) return 'error:' + e.textContent; \
+               if (!({CONNECT_OPEN}) && {LOCK_STATE} === 'choose_passphrase') return 'ok'; \
+               if (!({CONNECT_OPEN}) && document.querySelector('#lock-now')) return 'ok'; return null; }})()"
+        ),
+    )
+    .await;
+    match outcome.as_str().unwrap() {
+        "ok" => Ok(()),
+        error => Err(error.trim_start_matches("error:").to_owned()),
+    }
+}
+
+/// Connects when the app shows the Connect screen (a first start); does nothing otherwise.
+async fn connect_if_asked(client: &Client, url: &str, code: &str) {
+    if first_screen(client).await == "connect" {
+        connect(client, url, code).await.expect("the Connect screen connects");
+    }
+}
 
 /// Gets past the lock screen: chooses `passphrase` on a first start (both fields), types it
 /// when locked, and waits until the window is unlocked.
@@ -363,6 +433,41 @@ pub struct HubProcess {
     process: Child,
     port: u16,
     pub dir: PathBuf,
+    /// The demo consultant's id ([`HubProcess::start_seeded`]).
+    pub consultant_id: Option<String>,
+}
+
+/// The admin token of every hub the end-to-end tests start (synthetic; loopback only).
+pub const HUB_ADMIN_TOKEN: &str = "e2e-admin-token-synthetic";
+
+/// A tiny HTTP/1.1 client for a hub's admin routes on loopback (no extra HTTP stack in this
+/// crate). Returns the status and the body.
+pub fn admin(port: u16, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {HUB_ADMIN_TOKEN}\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP response");
+    let status = String::from_utf8_lossy(&response[..split]).split(' ').nth(1).unwrap().parse().unwrap();
+    (status, response[split + 4..].to_vec())
+}
+
+/// [`admin`] with JSON both ways; panics unless the hub answers 2xx.
+pub fn admin_json(port: u16, method: &str, path: &str, body: &Value) -> Value {
+    let (status, body) = admin(port, method, path, "application/json", body.to_string().as_bytes());
+    assert!((200..300).contains(&status), "{method} {path}: {status} {}", String::from_utf8_lossy(&body));
+    if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap()
+    }
 }
 
 impl HubProcess {
@@ -379,16 +484,20 @@ impl HubProcess {
             .stdout(Stdio::piped())
             .spawn()
             .expect("the hub starts");
-        let mut code = None;
+        let (mut code, mut consultant_id) = (None, None);
         let lines = std::io::BufReader::new(process.stdout.take().unwrap()).lines();
         for line in lines {
             let line = line.unwrap();
+            if let Some(found) = line.strip_prefix("Demo consultant: ") {
+                // "Dr Name (id)"
+                consultant_id = found.rsplit_once('(').map(|(_, id)| id.trim_end_matches(')').to_owned());
+            }
             if let Some(found) = line.strip_prefix("Enrolment code: ") {
                 code = Some(found.trim().to_owned());
                 break;
             }
         }
-        let hub = HubProcess { process, port, dir };
+        let hub = HubProcess { process, port, dir, consultant_id };
         hub.wait_listening();
         (hub, code.expect("the hub prints the demo enrolment code"))
     }
@@ -401,14 +510,26 @@ impl HubProcess {
             .stdout(Stdio::null())
             .spawn()
             .expect("the hub starts");
-        let hub = HubProcess { process, port, dir };
+        let hub = HubProcess { process, port, dir, consultant_id: None };
         hub.wait_listening();
         hub
     }
 
+    /// A new one-time enrolment code for the demo consultant (admin API).
+    pub fn new_enrolment_code(&self) -> String {
+        let consultant_id = self.consultant_id.as_deref().expect("a seeded hub knows its consultant");
+        let answer = admin_json(
+            self.port,
+            "POST",
+            "/admin/enrolment-codes",
+            &json!({ "consultant_id": consultant_id }),
+        );
+        answer["enrolment_code"].as_str().unwrap().to_owned()
+    }
+
     pub fn restart(dir: PathBuf, port: u16) -> HubProcess {
         let process = Self::command(&dir, port).stdout(Stdio::null()).spawn().expect("the hub starts again");
-        let hub = HubProcess { process, port, dir };
+        let hub = HubProcess { process, port, dir, consultant_id: None };
         hub.wait_listening();
         hub
     }
@@ -421,6 +542,7 @@ impl HubProcess {
             .arg(dir.join("hub.sqlite3"))
             .arg("--photos")
             .arg(dir.join("photos"))
+            .env("DERMDESK_HUB_ADMIN_TOKEN", HUB_ADMIN_TOKEN)
             .stderr(Stdio::inherit());
         command
     }
