@@ -25,9 +25,8 @@ const state = {
   page: null,
   limit: PAGE_SIZE,
   worklistLoaded: false,
-  /** The remembered filters and scroll were read back (needs the cache open). */
+  /** The remembered filters and search were read back (needs the cache open). */
   viewRestored: false,
-  pendingScroll: null,
   openId: null,
   openView: null,
   /** Version of the open referral when the consultant opened it, to notice GP updates. */
@@ -73,6 +72,8 @@ const outcomePanel = new OutcomePanel({
 
 function worklistEmptyText() {
   const status = state.status;
+  // Before the first query has answered there is nothing to say (and nothing false to flash).
+  if (!state.worklistLoaded) return "";
   if (filters.isFiltered() && state.page) return "No referral matches these filters. Clear them to see every referral.";
   if (status && !status.syncing && status.online === null && status.last_error) {
     return "Derm Desk could not open its encrypted cache. The message above says why; nothing was stored.";
@@ -105,8 +106,6 @@ function saveViewSoon() {
   saveViewTimer = setTimeout(() => {
     const view = {
       ...filters.value,
-      scroll: Math.round(worklist.scrollTop),
-      selected: worklist.selectedId,
       trip: { from: byId("trip-from").value, to: byId("trip-to").value },
     };
     api.saveWorklistView(view).catch((error) => console.warn("the worklist view was not remembered", error?.kind));
@@ -120,8 +119,8 @@ async function restoreViewOnce() {
   if (!view) return;
   filters.restore(view);
   trip.restoreWindow(view.trip);
-  if (Number.isFinite(view.scroll)) state.pendingScroll = view.scroll;
-  if (typeof view.selected === "string") worklist.selectedId = view.selected;
+  // The filters and search come back; the list itself opens at its top, on the most urgent
+  // referral (a scroll position from another session would show a stale place).
 }
 
 function openReferralNotices() {
@@ -187,16 +186,14 @@ const refreshWorklist = coalesced(async () => {
     // `referrals-changed` once it is open.
     // A start-up failure is already shown in the status bar; say it once.
     const startUpFailure = state.status?.last_error && !state.status?.consultant && error?.kind === state.status.last_error.kind;
-    // Locked: the lock screen says so; the worklist loads when the back end reports it unlocked.
-    if (error?.kind !== "starting" && error?.kind !== "locked" && !startUpFailure) {
+    // Locked or not set up: the lock or Connect screen says so; the worklist loads when the
+    // back end reports it unlocked.
+    const notOpenYet = ["starting", "locked", "not_now"].includes(error?.kind);
+    if (!notOpenYet && !startUpFailure) {
       notifyError(error, "The worklist could not be loaded");
     }
   }
   renderWorklist();
-  if (state.pendingScroll !== null && state.rows.length) {
-    worklist.scrollTop = state.pendingScroll;
-    state.pendingScroll = null;
-  }
   reportReadyOnce();
 });
 
@@ -377,8 +374,6 @@ byId("worklist-more").addEventListener("click", () => {
   state.limit += PAGE_SIZE;
   refreshWorklist();
 });
-byId("worklist").addEventListener("scroll", () => saveViewSoon(), { passive: true });
-byId("worklist").addEventListener("click", () => saveViewSoon());
 
 const deviceDialog = new DeviceDialog();
 byId("consultant").addEventListener("click", () => deviceDialog.open());

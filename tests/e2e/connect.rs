@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use dermdesk_e2e::{
-    admin_json, click, connect, first_screen, free_port, screenshot, type_into, unlock, wait_for, Driver,
-    HubProcess, TEST_PASSPHRASE,
+    admin_json, click, connect, first_screen, free_port, screenshot, type_into, unlock, wait_for,
+    wait_for_first_sync, Driver, HubProcess, TEST_PASSPHRASE,
 };
 use serde_json::json;
 
@@ -29,7 +29,7 @@ async fn first_run_connects_through_every_failure_and_comes_back_after_sign_out_
 
     // 1. A first start shows the Connect screen, and nothing else.
     assert_eq!(first_screen(&client).await, "connect");
-    screenshot(&client, "connect-first-run").await;
+    screenshot(&client, "connect-first-run.png").await;
 
     // 2. The code is checked as it is typed: a character codes never use is said at once.
     type_into(&client, "#connect-code", "k7qh 2m0").await;
@@ -56,7 +56,7 @@ async fn first_run_connects_through_every_failure_and_comes_back_after_sign_out_
     // Plain http to another computer is refused before anything is sent.
     let error = connect(&client, "http://desk.example.nhs.uk", "2222-3333-4444").await.unwrap_err();
     assert!(error.contains("only https"), "{error}");
-    screenshot(&client, "connect-error").await;
+    screenshot(&client, "connect-error.png").await;
 
     // 4. The service is up; a wrong code is refused, the right one (lower case, spaces) connects.
     let (hub, code) = HubProcess::start_seeded(dir.clone(), port, "");
@@ -82,6 +82,8 @@ async fn first_run_connects_through_every_failure_and_comes_back_after_sign_out_
     wait_for(&client, "the worklist again", Duration::from_secs(120), &format!("{ROWS}.length")).await;
 
     // 6. The service revokes this computer: the next sync wipes it, back to the Connect screen.
+    // (While a sync runs, the Sync button stops it: wait for the first one to end.)
+    wait_for_first_sync(&client, Duration::from_secs(120)).await;
     click(&client, "#consultant").await;
     let device_id = wait_for(
         &client,
@@ -96,7 +98,7 @@ async fn first_run_connects_through_every_failure_and_comes_back_after_sign_out_
     let notice = wait_for(&client, "the revoked notice", Duration::from_secs(60), CONNECT_NOTICE).await;
     assert!(notice.as_str().unwrap().contains("no longer accepts this computer"), "{notice}");
     connect(&client, &url, &hub.new_enrolment_code()).await.unwrap();
-    screenshot(&client, "connect-choose-passphrase").await;
+    screenshot(&client, "connect-choose-passphrase.png").await;
     client.close().await.unwrap();
     drop(driver);
     drop(hub);

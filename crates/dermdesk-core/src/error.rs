@@ -72,7 +72,7 @@ pub enum CoreError {
     Protocol(String),
     #[error("The signing key could not be used: {0}. Nothing was signed.")]
     Signing(String),
-    #[error("The service address is not allowed: {0}")]
+    #[error("The service address is not allowed: {0}. Nothing was sent to it.")]
     BadServiceUrl(String),
     #[error(
         "That passphrase is not right. {} before Derm Desk erases this \

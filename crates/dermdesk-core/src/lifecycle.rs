@@ -307,15 +307,12 @@ impl Lifecycle {
         self.apply(Event::ConnectStarted)?;
         match self.enrol_desk(&address, &code).await {
             Ok(passphrase_set) => {
+                let event = Event::Enrolled { passphrase_set, now: Instant::now() };
                 if passphrase_set {
                     let pending = guard(&self.inner).pending.take().expect("an enrolled desk is pending");
-                    self.start_engine(pending.desk);
+                    return self.go_to_work(pending.desk, event);
                 }
-                self.apply(Event::Enrolled { passphrase_set, now: Instant::now() })?;
-                if passphrase_set {
-                    self.opened();
-                }
-                Ok(())
+                self.apply(event)
             }
             Err(error) => {
                 tracing::info!(kind = ?error.kind(), "connecting failed");
@@ -426,10 +423,7 @@ impl Lifecycle {
                 self.open_cache(&key).await?
             }
         };
-        self.start_engine(desk);
-        self.apply(Event::PassphraseChosen { now: Instant::now() })?;
-        self.opened();
-        Ok(())
+        self.go_to_work(desk, Event::PassphraseChosen { now: Instant::now() })
     }
 
     /// Unlocks with the passphrase (within the attempt rules) and opens the desk.
@@ -471,10 +465,7 @@ impl Lifecycle {
         if failed_before > 0 {
             audit(&desk, AuditEvent::UnlockFailed, Some(&failed_before.to_string()));
         }
-        self.start_engine(desk);
-        self.apply(Event::Unlocked { now: Instant::now() })?;
-        self.opened();
-        Ok(())
+        self.go_to_work(desk, Event::Unlocked { now: Instant::now() })
     }
 
     /// The passphrase again before signing (same attempt rules as unlocking).
@@ -627,13 +618,15 @@ impl Lifecycle {
         guard(&self.inner).open = Some(Open { desk, engine });
     }
 
-    /// Just opened: audit it and show what the cache holds now, before (or without) any sync.
-    fn opened(&self) {
-        if let Ok(desk) = self.desk() {
-            audit(&desk, AuditEvent::Unlocked, None);
-        }
+    /// Opens for work: the engine starts, the audit log records it, and the window hears the
+    /// status (last sync, outbox, consultant) and that referrals are there to show *before* the
+    /// stage changes, so no "Not synced yet" or empty worklist flashes when the lock screen goes.
+    fn go_to_work(&self, desk: Arc<Desk>, event: Event) -> Result<(), CoreError> {
+        audit(&desk, AuditEvent::Unlocked, None);
+        self.start_engine(desk);
         (self.sink)(LifeEvent::Status(self.status()));
         (self.sink)(LifeEvent::ReferralsChanged);
+        self.apply(event)
     }
 
     async fn close_open(&self) {
