@@ -24,7 +24,12 @@ async fn a_real_client_enrols_syncs_fetches_and_decides_over_tcp() {
 
     let health: serde_json::Value =
         client.get(format!("{base}/v1/health")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(health, serde_json::json!({ "status": "ok" }));
+    // Who it is and what time it makes it: the Connect screen checks both before enrolling.
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["service"], "dermdesk");
+    assert_eq!(health["protocol"], 1);
+    let time: chrono::DateTime<chrono::Utc> = health["time"].as_str().unwrap().parse().unwrap();
+    assert!((test.hub.now() - time).num_seconds().abs() <= 2, "{time} is the hub's clock");
 
     let key = SigningKey::from_bytes(&[5; 32]);
     let enrolled: EnrolResponse = client
