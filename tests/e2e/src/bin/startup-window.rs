@@ -257,7 +257,8 @@ async fn start_app(data_home: &Path, frames: Option<&Path>) -> Result<AppStart> 
 /// Scrolls the worklist down and leaves it long enough for the view to be remembered.
 async fn leave_scrolled(data_home: &Path) -> Result<i64> {
     let driver = Driver::start_with_env(&[("XDG_DATA_HOME", data_home.to_str().ok_or("path")?)]);
-    let client = driver.open_app(&[]).await;
+    let client = driver.open_app_locked(&[]).await;
+    dermdesk_e2e::unlock(&client, PASSPHRASE).await;
     wait_for(&client, "worklist rows", Duration::from_secs(60), ROWS).await;
     let scroll = client
         .execute(
