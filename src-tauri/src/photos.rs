@@ -8,17 +8,11 @@ use tauri::{Manager, Runtime, UriSchemeContext, UriSchemeResponder};
 
 use crate::state::AppState;
 
-pub const SCHEME: &str = "photo";
+pub const SCHEME: &str = dermdesk_core::photos::PHOTO_SCHEME;
 
-/// The URL the webview loads a photo from. Windows (WebView2) serves custom schemes as
-/// `http://<scheme>.localhost/`; WebKitGTK and WKWebView use `<scheme>://localhost/`.
-pub fn photo_url(content_id: &str) -> String {
-    if cfg!(windows) {
-        format!("http://{SCHEME}.localhost/{content_id}")
-    } else {
-        format!("{SCHEME}://localhost/{content_id}")
-    }
-}
+/// The URL the webview loads a photo from: `http://photo.localhost/…` on Windows (WebView2),
+/// `photo://localhost/…` elsewhere. Made, and tested per OS, in the core.
+pub use dermdesk_core::photos::photo_url;
 
 pub fn handle<R: Runtime>(
     context: UriSchemeContext<'_, R>,

@@ -256,3 +256,36 @@ fn the_lint_catches_each_regression() {
     assert!(!dependency_problems("tauri-plugin-shell = \"2\"", "").is_empty());
     assert!(!dependency_problems("", "name = \"tauri-plugin-fs\"").is_empty());
 }
+
+/// Photos load in every webview: `img-src` and `connect-src` allow the photo URL in both of its
+/// forms (`dermdesk_core::photos::photo_url_for`: WebView2's `http://photo.localhost/…` on
+/// Windows, `photo://localhost/…` on Linux and macOS), and no window switches WebView2 to
+/// `https://photo.localhost` (`useHttpsScheme`), a form `photo_url` does not make.
+#[test]
+fn the_csp_lets_every_webview_load_photos() {
+    let config = read_json(&root().join("tauri.conf.json"));
+    let directives = csp_directives(&config["app"]["security"]["csp"]);
+    for windows_webview in [true, false] {
+        let url = dermdesk_core::photos::photo_url_for(windows_webview, &"0".repeat(64));
+        let scheme = url.split(':').next().unwrap();
+        for directive in ["img-src", "connect-src"] {
+            let (_, sources) = directives
+                .iter()
+                .find(|(name, _)| name == directive)
+                .unwrap_or_else(|| panic!("no {directive} in the CSP"));
+            let allowed = sources.iter().any(|source| {
+                source == &format!("{scheme}:")
+                    || url.starts_with(&format!("{}/", source.trim_end_matches('/')))
+            });
+            assert!(allowed, "{directive} {sources:?} does not allow {url}");
+        }
+    }
+    for window in config["app"]["windows"].as_array().into_iter().flatten() {
+        assert_ne!(
+            window.get("useHttpsScheme"),
+            Some(&Value::Bool(true)),
+            "window {} serves custom schemes as https on Windows: photo_url makes http://photo.localhost",
+            window["label"]
+        );
+    }
+}

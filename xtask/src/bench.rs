@@ -1,4 +1,4 @@
-//! `cargo xtask bench sync|images|worklist [options]`: builds the benchmarks optimised and runs
+//! `cargo xtask bench sync|images|worklist|startup [options]`: builds the benchmarks optimised and runs
 //! them. Results go to `target/bench/<name>.json` (in the workspace, whatever CARGO_TARGET_DIR
 //! says, so the path is always the same) and into the matching results section of
 //! docs/PERFORMANCE.md. Options are passed on to `dermdesk-bench` (`--repetitions N`; for sync
@@ -29,7 +29,7 @@ fn quick_arguments(name: &str) -> &'static [&'static str] {
 /// Every benchmark in its quick mode (what `cargo xtask test` runs, so none can rot): no
 /// thresholds, a broken benchmark fails.
 pub fn quick_all() -> Result {
-    for name in ["sync", "worklist", "images"] {
+    for name in ["sync", "worklist", "images", "startup"] {
         bench(&[name.to_owned(), "--quick".to_owned()])?;
     }
     Ok(())
@@ -47,6 +47,7 @@ pub fn bench(args: &[String]) -> Result {
                 images_window(&["--no-doc".to_owned(), "--quick".to_owned()])
             }
             "images-window" => images_window(&["--no-doc".to_owned(), "--quick".to_owned()]),
+            "startup" => startup_window(&[rest, vec!["--no-doc".to_owned(), "--quick".to_owned()]].concat()),
             _ => Err(format!("no benchmark called {name:?}")),
         };
     }
@@ -59,11 +60,13 @@ pub fn bench(args: &[String]) -> Result {
         }
         Some("images-window") => images_window(&args[1..]),
         Some("worklist") => run_bench("worklist", &args[1..]),
+        Some("startup") => startup_window(&args[1..]),
         _ => Err("usage: cargo xtask bench sync [--repetitions N] [--photos N] [--referrals N] \
                   [--concurrency N] [--no-doc]\n       \
                   cargo xtask bench images [--repetitions N] [--no-doc]\n       \
                   cargo xtask bench images-window [--no-doc]\n       \
-                  cargo xtask bench worklist [--repetitions N] [--iterations N] [--referrals N] [--no-doc]"
+                  cargo xtask bench worklist [--repetitions N] [--iterations N] [--referrals N] [--no-doc]\n       \
+                  cargo xtask bench startup [--repetitions N] [--referrals N] [--no-doc]"
             .into()),
     }
 }
@@ -122,5 +125,31 @@ fn images_window(args: &[String]) -> Result {
     if !args.iter().any(|arg| arg == "--no-doc") {
         command.arg("--doc").arg(root().join("docs").join("PERFORMANCE.md"));
     }
+    session::end_to_end(&mut command)
+}
+
+/// `bench startup`: launch to lock screen against an empty Tauri window, and unlock to worklist
+/// rows with 10,000 referrals cached, in the real window (`tests/e2e/src/bin/startup-window.rs`;
+/// the desk is seeded by `dermdesk-bench startup-seed`, the reference is
+/// `tests/bench/empty-tauri`). All three come from the one workspace build, debug as the e2e
+/// tests run the app. Writes `target/bench/startup.json` and, unless `--no-doc`, its section of
+/// docs/PERFORMANCE.md; `--quick` (500 referrals, one repetition) judges nothing.
+fn startup_window(args: &[String]) -> Result {
+    packages::ensure(packages::Purpose::Test)?;
+    vendor::ensure()?;
+    build_workspace()?;
+    let quick = args.iter().any(|arg| arg == "--quick");
+    let mut command = Command::new(workspace_binary("startup-window"));
+    command.arg("--out");
+    command.arg(root().join("target").join(if quick { "bench-quick" } else { "bench" }));
+    command.args(args.iter().filter(|arg| *arg != "--no-doc"));
+    if quick {
+        command.env("DERMDESK_BENCH_QUICK", "1");
+    } else if !args.iter().any(|arg| arg == "--no-doc") {
+        command.arg("--doc").arg(root().join("docs").join("PERFORMANCE.md"));
+    }
+    command
+        .env("DERMDESK_EMPTY_TAURI", workspace_binary("empty-tauri"))
+        .env("DERMDESK_BENCH", workspace_binary("dermdesk-bench"));
     session::end_to_end(&mut command)
 }

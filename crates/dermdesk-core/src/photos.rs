@@ -34,6 +34,28 @@ pub const PHOTO_MEMORY_BUDGET: usize = 96 * 1024 * 1024;
 /// waits for the whole budget. This, not the number of photos compared, bounds peak memory.
 pub const DECODE_MEMORY_BUDGET: u64 = 200 * 1024 * 1024;
 
+/// The URI scheme the shell registers for photos.
+pub const PHOTO_SCHEME: &str = "photo";
+
+/// The URL the webview loads photo `content_id` from, on the platform this is built for: every
+/// photo URL handed to the UI is made here, and the CSP in tauri.conf.json allows both forms
+/// (`img-src`, `connect-src`; `tests/hostile/config_lint.rs`).
+pub fn photo_url(content_id: &str) -> String {
+    photo_url_for(cfg!(windows), content_id)
+}
+
+/// [`photo_url`] for either kind of webview. WebView2 (Windows) serves a custom scheme `S` at
+/// `http://S.localhost/` (Tauri 2 with `useHttpsScheme` off, its default); WebKitGTK (Linux) and
+/// WKWebView (macOS) at `S://localhost/`. The path is the same in both, so [`Desk::serve_photo`]
+/// routes both alike.
+pub fn photo_url_for(windows_webview: bool, content_id: &str) -> String {
+    if windows_webview {
+        format!("http://{PHOTO_SCHEME}.localhost/{content_id}")
+    } else {
+        format!("{PHOTO_SCHEME}://localhost/{content_id}")
+    }
+}
+
 /// One response of the photo scheme.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhotoResponse {
@@ -848,6 +870,45 @@ mod tests {
             ID.to_uppercase(),
         ] {
             assert_eq!(PhotoRequest::parse(&bad), None, "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn each_webview_gets_its_own_form_of_the_photo_url() {
+        assert_eq!(photo_url_for(true, ID), format!("http://photo.localhost/{ID}"));
+        assert_eq!(photo_url_for(false, ID), format!("photo://localhost/{ID}"));
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn on_windows_photos_are_served_from_http_photo_localhost() {
+        assert_eq!(photo_url(ID), format!("http://photo.localhost/{ID}"));
+    }
+
+    #[cfg(not(windows))]
+    #[test]
+    fn on_linux_and_macos_photos_are_served_from_the_photo_scheme() {
+        assert_eq!(photo_url(ID), format!("photo://localhost/{ID}"));
+    }
+
+    /// The viewer asks for `{url}/info.json`, `{url}/tiles/...`: both forms reach the same route.
+    #[test]
+    fn both_forms_route_to_the_same_request() {
+        for windows in [true, false] {
+            let url = format!("{}/tiles/3/1_2.jpg", photo_url_for(windows, ID));
+            let path = url::Url::parse(&url).unwrap().path().to_owned();
+            assert_eq!(
+                PhotoRequest::parse(&path),
+                Some(PhotoRequest::Tile { content_id: ID, level: 3, column: 1, row: 2 }),
+                "{url}"
+            );
         }
     }
 }

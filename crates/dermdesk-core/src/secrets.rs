@@ -33,6 +33,17 @@ pub const ALL_ENTRIES: &[&str] = &[
     UNLOCK_FAILURES,
 ];
 
+/// The most bytes one keychain entry may hold: the smallest of the three keychains, Windows
+/// Credential Manager, whose `CREDENTIAL.CredentialBlobSize` is at most
+/// `CRED_MAX_CREDENTIAL_BLOB_SIZE` = 5 * 512 = 2,560 bytes (wincred.h; `windows-sys`
+/// `Win32::Security::Credentials`). keyring 4's Windows store (windows-native-keyring-store 1.1,
+/// `validate_secret`) refuses a longer secret with `TooLong`; we write raw bytes with
+/// `set_secret`, so the limit is on the bytes themselves (only `set_password` would double them
+/// as UTF-16). The macOS Keychain and the Secret Service take far more.
+/// crates/dermdesk-core/tests/keychain_sizes.rs makes every entry at its largest and checks it
+/// fits with room to spare.
+pub const KEYCHAIN_ENTRY_MAX: usize = 2_560;
+
 /// The keychain profile of a data directory: different directories (demo, tests, real use)
 /// never share keys. Derived from the path, so it needs no file of its own.
 pub fn profile_for(data_dir: &std::path::Path) -> String {
@@ -117,6 +128,13 @@ pub struct MemorySecretStore {
 impl MemorySecretStore {
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The names of the entries held now, sorted (tests: what was written).
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.secrets.lock().unwrap().keys().cloned().collect();
+        names.sort();
+        names
     }
 
     fn check(&self) -> Result<(), CoreError> {

@@ -17,8 +17,15 @@ pub const MAX_SHORT_TEXT_CHARS: usize = 1_000;
 pub const MAX_CLINICAL_TEXT_CHARS: usize = 50_000;
 /// Most photos one referral may carry.
 pub const MAX_PHOTOS_PER_REFERRAL: usize = 64;
-/// Longest device token or signature string, in bytes.
+/// Longest signature string (a receipt's JWS), in bytes.
 pub const MAX_TOKEN_BYTES: usize = 4_096;
+/// Longest device token, in bytes. Smaller than a signature's bound because the app keeps the
+/// token in the OS keychain, sealed (44 bytes more), and Windows Credential Manager holds at most
+/// 2,560 bytes an entry: 2,048 leaves 468 to spare (`dermdesk_core::secrets::KEYCHAIN_ENTRY_MAX`,
+/// checked by crates/dermdesk-core/tests/keychain_sizes.rs). A longer token is refused at
+/// enrolment, before anything is kept, rather than failing in the keychain after the device key
+/// was stored.
+pub const MAX_DEVICE_TOKEN_BYTES: usize = 2_048;
 /// Longest error message kept from the service, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 2_000;
 
@@ -123,7 +130,7 @@ impl WireBounds for crate::PublicKeyInfo {
 impl WireBounds for crate::EnrolResponse {
     fn check_bounds(&self) -> Result<(), BoundsError> {
         id("device id", &self.device_id)?;
-        bytes("device token", &self.device_token, MAX_TOKEN_BYTES)?;
+        bytes("device token", &self.device_token, MAX_DEVICE_TOKEN_BYTES)?;
         id("key id", &self.key_id)?;
         id("consultant id", &self.consultant.id)?;
         short("consultant name", &self.consultant.display_name)?;

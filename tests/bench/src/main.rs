@@ -5,6 +5,7 @@
 
 mod fixtures;
 mod images;
+mod startup;
 mod stats;
 mod sync;
 mod worklist;
@@ -17,7 +18,11 @@ const USAGE: &str = "usage: dermdesk-bench sync [--repetitions N] [--photos N] [
                      [--only photos|metadata]\n       \
                      dermdesk-bench images [--repetitions N] [--out DIR] [--doc FILE]\n       \
                      dermdesk-bench worklist [--repetitions N] [--iterations N] [--referrals N] \
-                     [--out DIR] [--doc FILE]";
+                     [--out DIR] [--doc FILE]\n       \
+                     dermdesk-bench startup-seed --data-home DIR --hub-dir DIR --port N \
+                     --templates DIR [--referrals N] (inside a D-Bus session with a Secret \
+                     Service; run by `cargo xtask bench startup`, passphrase in \
+                     DERMDESK_BENCH_PASSPHRASE)";
 
 /// An option's value as a positive whole number, or an error naming the option.
 fn positive(arg: &str, text: &str) -> Result<usize, String> {
@@ -98,6 +103,33 @@ fn parse_worklist(args: &[String]) -> Result<worklist::Settings, String> {
     Ok(settings)
 }
 
+fn parse_seed(args: &[String]) -> Result<startup::SeedSettings, String> {
+    let (mut data_home, mut hub_dir, mut port, mut templates) = (None, None, None, None);
+    let mut referrals = 10_000;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let value = rest.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--data-home" => data_home = Some(PathBuf::from(value)),
+            "--hub-dir" => hub_dir = Some(PathBuf::from(value)),
+            "--templates" => templates = Some(PathBuf::from(value)),
+            "--port" => port = Some(value.parse().map_err(|_| format!("--port: {value} is not a port"))?),
+            "--referrals" => referrals = positive(arg, value)?,
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    let passphrase =
+        std::env::var("DERMDESK_BENCH_PASSPHRASE").map_err(|_| "DERMDESK_BENCH_PASSPHRASE is not set")?;
+    Ok(startup::SeedSettings {
+        data_home: data_home.ok_or("--data-home is required")?,
+        hub_dir: hub_dir.ok_or("--hub-dir is required")?,
+        port: port.ok_or("--port is required")?,
+        templates: templates.ok_or("--templates is required")?,
+        referrals,
+        passphrase,
+    })
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -108,6 +140,11 @@ async fn main() -> ExitCode {
         },
         Some("images") => match parse_images(&args[1..]) {
             Ok(settings) => images::run(settings).await,
+            Err(error) => Err(error),
+        },
+        // The desk `cargo xtask bench startup` starts the app on (startup.rs).
+        Some("startup-seed") => match parse_seed(&args[1..]) {
+            Ok(settings) => startup::seed(settings).await,
             Err(error) => Err(error),
         },
         // The 4-up compare's own process (peak memory is per process), started by `images`.

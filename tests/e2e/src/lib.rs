@@ -162,8 +162,14 @@ impl Driver {
     /// Starts the app and leaves it wherever it starts (the lock screen, usually).
     pub async fn open_app_locked(&self, args: &[&str]) -> Client {
         let app = std::env::var("DERMDESK_APP").expect("DERMDESK_APP: run through `cargo xtask test`");
+        self.open_binary(&app, args).await
+    }
+
+    /// Starts another WebKitGTK program under this driver (the startup benchmark's empty Tauri
+    /// window) and returns the session once its window is up.
+    pub async fn open_binary(&self, binary: &str, args: &[&str]) -> Client {
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert("webkitgtk:browserOptions".into(), json!({ "binary": app, "args": args }));
+        capabilities.insert("webkitgtk:browserOptions".into(), json!({ "binary": binary, "args": args }));
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{}", self.port))
