@@ -433,6 +433,48 @@ impl HubProcess {
         }
     }
 
+    /// One request to the hub's admin API (`Authorization: Bearer token`), over a plain
+    /// HTTP/1.1 connection (no HTTP client stack in this crate): (status, body).
+    pub fn admin(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, Vec<u8>) {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP response");
+        let status = String::from_utf8_lossy(&response[..split]).split(' ').nth(1).unwrap().parse().unwrap();
+        (status, response[split + 4..].to_vec())
+    }
+
+    /// An admin request with a JSON body (`null`: none) that must succeed; its JSON answer.
+    pub fn admin_json(&self, token: &str, method: &str, path: &str, body: &Value) -> Value {
+        let bytes = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+        let (status, answer) = self.admin(token, method, path, "application/json", &bytes);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {}",
+            String::from_utf8_lossy(&answer)
+        );
+        if answer.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&answer).unwrap()
+        }
+    }
+
     /// Kills the hub without warning (as a lost connection looks to the app).
     pub fn kill(mut self) -> PathBuf {
         self.process.kill().unwrap();
