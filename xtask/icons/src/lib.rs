@@ -163,10 +163,13 @@ fn resized(source: &RgbaImage, side: u32) -> RgbaImage {
     }
 }
 
+/// One image a file of the set holds: (label, width, height, RGBA pixels).
+pub type Decoded = (String, u32, u32, Vec<u8>);
+
 /// What a file of the set shows, format aside: each image it holds as (what, width, height,
 /// RGBA pixels). Two files with the same contents are the same icons, whatever encoder
 /// settings wrote them.
-pub fn contents(name: &str, bytes: &[u8]) -> Result<Vec<(String, u32, u32, Vec<u8>)>> {
+pub fn contents(name: &str, bytes: &[u8]) -> Result<Vec<Decoded>> {
     if name.ends_with(".png") {
         let image = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
             .map_err(|e| format!("{name}: {e}"))?
