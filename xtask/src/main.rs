@@ -18,9 +18,14 @@
 //! - `security [--long]`: fuzzing, hostile service answers, photo bombs, config lint, log scan,
 //!   cargo deny and (when present) the real-window canary/XSS tests; figures in
 //!   `target/security/report.json`, see docs/SECURITY.md.
+//! - `icons`: the icon set in `icons/` from `icons/source.png` (xtask/icons).
+//! - `bundle [--debug]`: the product build (no demo) and its `.deb` and `.rpm` (`bundle.rs`).
+//! - `install-test [--release]`: installs that `.deb` with dpkg, drives the installed app
+//!   through a real sync and signing, removes it (tests/e2e/install.rs).
 
 mod advisories;
 mod bench;
+mod bundle;
 mod faults;
 #[cfg(test)]
 mod hazard_log;
@@ -45,6 +50,12 @@ fn main() -> ExitCode {
         Some("faults") => faults::faults(&args[1..]),
         Some("verify") => verify::verify(&args[1..]),
         Some("security") => security::security(&args[1..]),
+        // Rarely run (after the source image changes), so built on its own.
+        Some("icons") => run(cargo()
+            .args(["run", "--quiet", "--locked", "--package", "dermdesk-icons", "--"])
+            .args(&args[1..])),
+        Some("bundle") => bundle::bundle(&args[1..]),
+        Some("install-test") => bundle::install_test(&args[1..]),
         // What `test` runs beside the real-window tests (see test_steps).
         Some("quick-checks") => quick_checks(),
         // Only the real-window tests (the last step of `test`), for quick iteration:
@@ -57,7 +68,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e [--test NAME] \
                  | cargo xtask bench sync|images|worklist | cargo xtask faults [--quick] [--trials N] [--seed N] \
-                 | cargo xtask verify FILE [--hub-key KEY] [--key-id ID] | cargo xtask security [--long]"
+                 | cargo xtask verify FILE [--hub-key KEY] [--key-id ID] | cargo xtask security [--long] \
+                 | cargo xtask icons | cargo xtask bundle [--debug] | cargo xtask install-test [--release]"
             );
             return ExitCode::from(2);
         }
@@ -113,11 +125,14 @@ fn app_binary() -> PathBuf {
     workspace_binary("dermdesk")
 }
 
-/// Where cargo puts debug builds: CARGO_TARGET_DIR if set (relative to the workspace), else target/.
+/// Where cargo builds: CARGO_TARGET_DIR if set (relative to the workspace), else target/.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), |dir| root().join(dir))
+}
+
+/// Where cargo puts debug builds.
 fn build_dir() -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), |dir| root().join(dir));
-    target.join("debug")
+    target_dir().join("debug")
 }
 
 /// The reference hub as its own process (the end-to-end tests stop and restart it).

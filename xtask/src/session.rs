@@ -2,6 +2,7 @@
 //! session with an unlocked GNOME Keyring (the cache key lives in the keychain), and a fresh
 //! data directory so every run starts from enrolment.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -295,7 +296,11 @@ fn list_tests(binary: &TestBinary) -> Result<Vec<E2eTest>> {
         .collect())
 }
 
-/// Builds the end-to-end test binaries and returns them (`names`, or all). The build is the
+/// End-to-end test files that run only through their own command, not in `cargo xtask e2e`:
+/// `install` installs a package into the system (`cargo xtask install-test`).
+const OWN_COMMAND: &[&str] = &["install"];
+
+/// Builds the end-to-end test binaries and returns them (`names`, or all but [`OWN_COMMAND`]). The build is the
 /// whole workspace's test build (which `cargo xtask test` has made already, so this builds
 /// nothing): `-p dermdesk-e2e` would resolve features apart and build the dependencies again.
 fn build_e2e(names: &[String]) -> Result<Vec<TestBinary>> {
@@ -318,7 +323,12 @@ fn build_e2e(names: &[String]) -> Result<Vec<TestBinary>> {
         if let (true, true, Some(name), Some(executable)) =
             (is_test, is_e2e, message["target"]["name"].as_str(), message["executable"].as_str())
         {
-            if names.is_empty() || names.iter().any(|wanted| wanted == name) {
+            let wanted = if names.is_empty() {
+                !OWN_COMMAND.contains(&name)
+            } else {
+                names.iter().any(|wanted| wanted == name)
+            };
+            if wanted {
                 binaries.push(TestBinary { name: name.to_owned(), executable: PathBuf::from(executable) });
             }
         }
@@ -363,7 +373,7 @@ pub fn end_to_end_all(names: &[String]) -> Result {
                 let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
                 let Some(test) = next else { break };
                 let started = Instant::now();
-                let outcome = run_one(&test, &scratch.0, &logs);
+                let outcome = run_one(&test, &scratch.0, &logs, &[]);
                 let took = started.elapsed();
                 let log = std::fs::read_to_string(logs.join(log_name(&test))).unwrap_or_default();
                 eprintln!(
@@ -411,7 +421,9 @@ fn log_name(test: &E2eTest) -> String {
     format!("{}.log", test.file_stem())
 }
 
-fn run_one(test: &E2eTest, scratch: &Path, logs: &Path) -> Result {
+/// Runs one end-to-end test in a world of its own; `env` is set after (or, `None`, removes)
+/// the usual variables.
+fn run_one(test: &E2eTest, scratch: &Path, logs: &Path, env: &[(&str, Option<&OsStr>)]) -> Result {
     let display = Display::new_xvfb()?;
     let world = scratch.join(test.file_stem());
     let mut command = Command::new(&test.executable);
@@ -426,6 +438,12 @@ fn run_one(test: &E2eTest, scratch: &Path, logs: &Path) -> Result {
         .env("DERMDESK_HUB", hub_binary())
         .env("TAURI_WEBVIEW_AUTOMATION", "true")
         .current_dir(root().join("tests").join("e2e"));
+    for (key, value) in env {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
     let log = std::fs::File::create(logs.join(log_name(test))).map_err(|e| e.to_string())?;
     command.stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log).stdin(Stdio::null());
     let status = command.status().map_err(|e| format!("{}: {e}", test.executable.display()))?;
@@ -435,3 +453,43 @@ fn run_one(test: &E2eTest, scratch: &Path, logs: &Path) -> Result {
         Err(format!("{} failed ({status})", test.label))
     }
 }
+
+/// tests/e2e/install.rs on the bundles `deb` and `rpm`: it installs the `.deb` into this
+/// system, so the app it drives is the installed `/usr/bin/dermdesk`. The hub it starts runs on
+/// the real clock (no `DERMDESK_NOW`): the installed product reads no fixed instant, and the
+/// two must agree. Its log is `target/e2e/logs/install.log`, its figures
+/// `target/e2e/install.json`.
+pub fn installed_end_to_end(deb: &Path, rpm: &Path) -> Result {
+    let binaries = build_e2e(&["install".to_owned()])?;
+    let binary = binaries.first().ok_or("no end-to-end test called install (tests/e2e/install.rs)")?;
+    let tests = list_tests(binary)?;
+    let scratch = Scratch::new("install")?;
+    let logs = root().join("target").join("e2e").join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+    for test in &tests {
+        let started = Instant::now();
+        let outcome = run_one(
+            test,
+            &scratch.0,
+            &logs,
+            &[
+                ("DERMDESK_DEB", Some(deb.as_os_str())),
+                ("DERMDESK_RPM", Some(rpm.as_os_str())),
+                ("DERMDESK_APP", Some(OsStr::new(INSTALLED_APP))),
+                ("DERMDESK_NOW", None),
+            ],
+        );
+        let log = std::fs::read_to_string(logs.join(log_name(test))).unwrap_or_default();
+        eprintln!(
+            "---- e2e {} ({:.0} s): {}\n{log}",
+            test.label,
+            started.elapsed().as_secs_f64(),
+            if outcome.is_ok() { "ok" } else { "FAILED" }
+        );
+        outcome?;
+    }
+    Ok(())
+}
+
+/// Where the `.deb` puts the app (the bundler: `/usr/bin/<main binary>`).
+const INSTALLED_APP: &str = "/usr/bin/dermdesk";

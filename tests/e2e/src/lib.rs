@@ -446,13 +446,25 @@ pub struct HubProcess {
 /// The admin token of every hub the end-to-end tests start (synthetic; loopback only).
 pub const HUB_ADMIN_TOKEN: &str = "e2e-admin-token-synthetic";
 
+/// A request to the admin routes of the hub on `port` with [`HUB_ADMIN_TOKEN`] ([`admin_with`]).
+pub fn admin(port: u16, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    admin_with(port, HUB_ADMIN_TOKEN, method, path, content_type, body)
+}
+
 /// A tiny HTTP/1.1 client for a hub's admin routes on loopback (no extra HTTP stack in this
 /// crate). Returns the status and the body.
-pub fn admin(port: u16, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
+pub fn admin_with(
+    port: u16,
+    token: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {HUB_ADMIN_TOKEN}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
@@ -467,7 +479,13 @@ pub fn admin(port: u16, method: &str, path: &str, content_type: &str, body: &[u8
 
 /// [`admin`] with JSON both ways; panics unless the hub answers 2xx.
 pub fn admin_json(port: u16, method: &str, path: &str, body: &Value) -> Value {
-    let (status, body) = admin(port, method, path, "application/json", body.to_string().as_bytes());
+    admin_json_with(port, HUB_ADMIN_TOKEN, method, path, body)
+}
+
+/// [`admin_with`] with JSON both ways (`null`: no body); panics unless the hub answers 2xx.
+pub fn admin_json_with(port: u16, token: &str, method: &str, path: &str, body: &Value) -> Value {
+    let bytes = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+    let (status, body) = admin_with(port, token, method, path, "application/json", &bytes);
     assert!((200..300).contains(&status), "{method} {path}: {status} {}", String::from_utf8_lossy(&body));
     if body.is_empty() {
         Value::Null
@@ -559,6 +577,23 @@ impl HubProcess {
             assert!(started.elapsed() < Duration::from_secs(300), "the hub did not start listening");
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// One request to this hub's admin API with `token` ([`admin_with`]): (status, body).
+    pub fn admin(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, Vec<u8>) {
+        admin_with(self.port, token, method, path, content_type, body)
+    }
+
+    /// An admin request with a JSON body (`null`: none) that must succeed; its JSON answer.
+    pub fn admin_json(&self, token: &str, method: &str, path: &str, body: &Value) -> Value {
+        admin_json_with(self.port, token, method, path, body)
     }
 
     /// Kills the hub without warning (as a lost connection looks to the app).
