@@ -18,6 +18,9 @@
 //! - `security [--long]`: fuzzing, hostile service answers, photo bombs, config lint, log scan,
 //!   cargo deny and (when present) the real-window canary/XSS tests; figures in
 //!   `target/security/report.json`, see docs/SECURITY.md.
+//! - `update-key FILE`, `sign-update --package FILE --version V --base-url URL --out DIR`:
+//!   a minisign key pair in Tauri's format, and a signed installer with the service's
+//!   `latest.json` (`updates.rs`; the release key's secret half is the hosted CI secret).
 
 mod advisories;
 mod bench;
@@ -27,6 +30,7 @@ mod hazard_log;
 mod packages;
 mod security;
 mod session;
+mod updates;
 mod vendor;
 mod verify;
 
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         Some("faults") => faults::faults(&args[1..]),
         Some("verify") => verify::verify(&args[1..]),
         Some("security") => security::security(&args[1..]),
+        Some("update-key") => updates::update_key(&args[1..]),
+        Some("sign-update") => updates::sign_update(&args[1..]),
         // What `test` runs beside the real-window tests (see test_steps).
         Some("quick-checks") => quick_checks(),
         // Only the real-window tests (the last step of `test`), for quick iteration:
@@ -57,7 +63,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e [--test NAME] \
                  | cargo xtask bench sync|images|worklist | cargo xtask faults [--quick] [--trials N] [--seed N] \
-                 | cargo xtask verify FILE [--hub-key KEY] [--key-id ID] | cargo xtask security [--long]"
+                 | cargo xtask verify FILE [--hub-key KEY] [--key-id ID] | cargo xtask security [--long] \
+                 | cargo xtask update-key FILE | cargo xtask sign-update --package FILE --version V --base-url URL --out DIR"
             );
             return ExitCode::from(2);
         }
