@@ -123,6 +123,15 @@ async function listen(name, handler) {
   return tauri().event.listen(name, (event) => handler(event.payload));
 }
 
+/** The update on offer ({version, headline, action, note, release_notes, ...}) or null. */
+export const updateOffer = () => invoke("update_offer");
+
+/** Downloads, verifies and installs the offered update, then restarts; rejects with the reason. */
+export const installUpdate = () => invoke("install_update");
+
+/** An update offer (or null) whenever the back end looked for one. */
+export const onUpdateOffer = (handler) => listen("update-offer", handler);
+
 /** Status on every change. Returns a promise of an unlisten function. */
 export const onStatus = (handler) => listen("status", handler);
 

@@ -12,6 +12,7 @@ import { OutcomePanel } from "./outcome.js";
 import { renderStatus } from "./statusbar.js";
 import { notify, notifyError } from "./toast.js";
 import { TripDialog } from "./trip.js";
+import { UpdateOffer } from "./update.js";
 import { Worklist } from "./worklist.js";
 
 const CLOCK_TICK_MS = 30_000; // "due today", "overdue" and "Last sync" are relative to now.
@@ -50,6 +51,7 @@ const trip = new TripDialog({
   onWindowChange: () => saveViewSoon(),
 });
 const detail = new ReferralDetail();
+const updateOffer = new UpdateOffer();
 const outcomePanel = new OutcomePanel({
   sign: (referralId, referralVersion, outcome) => api.signAndSend(referralId, referralVersion, outcome),
   saveDraft: (referralId, draft) => api.saveDraft(referralId, draft),
@@ -264,7 +266,10 @@ async function openReferral(referralId) {
 function applyStatus(status) {
   const wasOnline = state.status?.online;
   const wasSyncing = state.status?.syncing;
+  const wasWaiting = state.status?.outbox_waiting;
   state.status = status;
+  // The offer's note counts the signed outcomes waiting.
+  if (wasWaiting !== status.outbox_waiting) updateOffer.refresh();
   renderStatus(status);
   trip.showStatus(status);
   if (wasSyncing && !status.syncing) trip.refresh();

@@ -12,6 +12,7 @@ mod error;
 mod photos;
 mod session;
 mod state;
+mod updates;
 
 use std::sync::Arc;
 
@@ -113,6 +114,7 @@ pub fn run() {
 pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -> tauri::Builder<R> {
     builder
         .manage(AppState::default())
+        .plugin(updates::plugin())
         .register_asynchronous_uri_scheme_protocol(photos::SCHEME, photos::handle)
         .invoke_handler(tauri::generate_handler![
             commands::status,
@@ -144,6 +146,8 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -
             session::reauthenticate,
             session::cancel_reauthentication,
             session::sign_out,
+            updates::update_offer,
+            updates::install_update,
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -152,6 +156,7 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -
                 Err(error) => Lifecycle::could_not_start(error, options.demo, forward_to(&handle)),
             };
             handle.state::<AppState>().set_life(Arc::clone(&life));
+            tauri::async_runtime::spawn(updates::watch(handle.clone()));
             tauri::async_runtime::spawn(async move {
                 if options.demo && !options.offline {
                     if let Err(error) = start_demo_hub(&handle, &life).await {

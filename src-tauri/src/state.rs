@@ -5,16 +5,28 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use dermdesk_core::lifecycle::Lifecycle;
+use dermdesk_core::updates::Updates;
 use dermdesk_core::Desk;
 
 use crate::demo::EmbeddedHub;
 use crate::error::{AppError, AppResult};
 
-#[derive(Default)]
 pub struct AppState {
     life: OnceLock<Arc<Lifecycle>>,
     /// Kept alive for the app's lifetime in demo mode.
     hub: Mutex<Option<EmbeddedHub>>,
+    /// This run's look for updates and the offer (`dermdesk_core::updates`).
+    updates: Updates,
+}
+
+impl Default for AppState {
+    fn default() -> AppState {
+        AppState {
+            life: OnceLock::new(),
+            hub: Mutex::new(None),
+            updates: Updates::new(env!("CARGO_PKG_VERSION")),
+        }
+    }
 }
 
 impl AppState {
@@ -29,6 +41,10 @@ impl AppState {
 
     pub fn desk(&self) -> AppResult<Arc<Desk>> {
         Ok(self.life()?.desk()?)
+    }
+
+    pub fn updates(&self) -> &Updates {
+        &self.updates
     }
 
     pub fn keep_hub(&self, hub: EmbeddedHub) {

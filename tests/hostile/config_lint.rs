@@ -13,8 +13,35 @@ const ALLOWED_PERMISSIONS: &[(&str, &str)] = &[
 ];
 
 /// Plugins that would let a script in the webview reach the shell, files, the network or
-/// processes. None may be configured or linked.
-const FORBIDDEN_PLUGINS: &[&str] = &["shell", "fs", "http", "process", "opener", "updater", "sql", "store"];
+/// processes. None may be configured or linked. (The updater is linked, but its commands are
+/// in no capability: only the shell calls it, with the core's manifest and download; its
+/// configuration is checked by `updater_problems`.)
+const FORBIDDEN_PLUGINS: &[&str] = &["shell", "fs", "http", "process", "opener", "sql", "store"];
+
+/// The updater's configuration: signed version required, nothing that weakens its checks.
+fn updater_problems(updater: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if updater["requireSignedVersion"] != Value::Bool(true) {
+        problems.push(
+            "updater: requireSignedVersion is not true (an older signed release could be replayed)".into(),
+        );
+    }
+    for flag in [
+        "dangerousInsecureTransportProtocol",
+        "dangerousAcceptInvalidCerts",
+        "dangerousAcceptInvalidHostnames",
+        "allowDowngrades",
+    ] {
+        if updater.get(flag).is_some_and(|v| v != &Value::Bool(false)) {
+            problems.push(format!("updater: {flag} is set"));
+        }
+    }
+    if updater.get("endpoints").and_then(Value::as_array).is_some_and(|list| !list.is_empty()) {
+        problems
+            .push("updater: endpoints are configured (the core fetches from the enrolled service)".into());
+    }
+    problems
+}
 
 /// The workspace root (this test lives in tests/integration's package).
 fn root() -> std::path::PathBuf {
@@ -119,6 +146,9 @@ fn config_problems(config: &Value) -> Vec<String> {
             if FORBIDDEN_PLUGINS.contains(&name.as_str()) {
                 problems.push(format!("plugin {name} is configured"));
             }
+        }
+        if let Some(updater) = plugins.get("updater") {
+            problems.extend(updater_problems(updater));
         }
     }
     for window in config["app"]["windows"].as_array().into_iter().flatten() {
@@ -239,6 +269,21 @@ fn the_lint_catches_each_regression() {
         ("any https:", with(&|c| c["app"]["security"]["csp"]["script-src"] = "'self' https:".into())),
         ("asset protocol", with(&|c| c["app"]["security"]["assetProtocol"]["enable"] = true.into())),
         ("shell plugin", with(&|c| c["plugins"] = serde_json::json!({"shell": {"open": true}}))),
+        (
+            "updater without the signed version",
+            with(&|c| c["plugins"]["updater"]["requireSignedVersion"] = false.into()),
+        ),
+        (
+            "updater over http",
+            with(&|c| c["plugins"]["updater"]["dangerousInsecureTransportProtocol"] = true.into()),
+        ),
+        ("updater downgrades", with(&|c| c["plugins"]["updater"]["allowDowngrades"] = true.into())),
+        (
+            "updater endpoints",
+            with(&|c| {
+                c["plugins"]["updater"]["endpoints"] = serde_json::json!(["https://evil.example/latest.json"])
+            }),
+        ),
     ];
     for (what, problems) in cases {
         assert!(!problems.is_empty(), "{what} was not caught");

@@ -9,4 +9,5 @@ mod receipts;
 mod resilience;
 
 mod sync_and_sign;
+mod updates;
 mod worklist;

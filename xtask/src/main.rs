@@ -22,6 +22,9 @@
 //! - `bundle [--debug]`: the product build (no demo) and its `.deb` and `.rpm` (`bundle.rs`).
 //! - `install-test [--release]`: installs that `.deb` with dpkg, drives the installed app
 //!   through a real sync and signing, removes it (tests/e2e/install.rs).
+//! - `update-key FILE`, `sign-update --package FILE --version V --base-url URL --out DIR`:
+//!   a minisign key pair in Tauri's format, and a signed installer with the service's
+//!   `latest.json` (`updates.rs`; the release key's secret half is the hosted CI secret).
 
 mod advisories;
 mod bench;
@@ -32,6 +35,7 @@ mod hazard_log;
 mod packages;
 mod security;
 mod session;
+mod updates;
 mod vendor;
 mod verify;
 
@@ -56,6 +60,8 @@ fn main() -> ExitCode {
             .args(&args[1..])),
         Some("bundle") => bundle::bundle(&args[1..]),
         Some("install-test") => bundle::install_test(&args[1..]),
+        Some("update-key") => updates::update_key(&args[1..]),
+        Some("sign-update") => updates::sign_update(&args[1..]),
         // What `test` runs beside the real-window tests (see test_steps).
         Some("quick-checks") => quick_checks(),
         // Only the real-window tests (the last step of `test`), for quick iteration:
@@ -69,7 +75,8 @@ fn main() -> ExitCode {
                 "usage: cargo xtask demo [--screenshot FILE] [--small] | cargo xtask test | cargo xtask e2e [--test NAME] \
                  | cargo xtask bench sync|images|worklist | cargo xtask faults [--quick] [--trials N] [--seed N] \
                  | cargo xtask verify FILE [--hub-key KEY] [--key-id ID] | cargo xtask security [--long] \
-                 | cargo xtask icons | cargo xtask bundle [--debug] | cargo xtask install-test [--release]"
+                 | cargo xtask icons | cargo xtask bundle [--debug] | cargo xtask install-test [--release] \
+                 | cargo xtask update-key FILE | cargo xtask sign-update --package FILE --version V --base-url URL --out DIR"
             );
             return ExitCode::from(2);
         }

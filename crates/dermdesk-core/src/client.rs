@@ -110,6 +110,38 @@ impl HubClient {
         serde_json::from_slice(&body).map_err(|_| not_ours())
     }
 
+    /// The service's update manifest (`GET {service}/updates/latest.json`, outside the
+    /// versioned API: a static file any web server can host). No device token is sent: it is
+    /// public. `None` when the service publishes none (404, 204). Capped at
+    /// [`crate::updates::MAX_MANIFEST_BYTES`]; its meaning is the updater's to judge.
+    pub async fn update_manifest(&self) -> Result<Option<serde_json::Value>, CoreError> {
+        let url = crate::updates::manifest_url(&self.base);
+        let response = self.http.get(url).send().await.map_err(offline)?;
+        if matches!(response.status(), StatusCode::NOT_FOUND | StatusCode::NO_CONTENT) {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(error_body(response).await);
+        }
+        let body = read_capped(response, crate::updates::MAX_MANIFEST_BYTES).await?;
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| CoreError::Protocol(format!("the update manifest is not JSON: {e}")))
+    }
+
+    /// An update's installer, whole, from an address that meets the service rule (https, or
+    /// http to this computer), with no token, no redirect and at most
+    /// [`crate::updates::MAX_PACKAGE_BYTES`]. Its signature is checked by the caller before
+    /// anything is installed.
+    pub async fn update_package(&self, url: &str) -> Result<Vec<u8>, CoreError> {
+        let url = check_service_url(url)?;
+        let response = self.http.get(url).send().await.map_err(offline)?;
+        if !response.status().is_success() {
+            return Err(error_body(response).await);
+        }
+        read_capped(response, crate::updates::MAX_PACKAGE_BYTES).await
+    }
+
     pub async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse, CoreError> {
         let response = self.http.post(self.url("/enrol")).json(request).send().await.map_err(offline)?;
         json_body(response).await

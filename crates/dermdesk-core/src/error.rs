@@ -143,6 +143,10 @@ pub enum CoreError {
     Config(String),
     #[error("{0}")]
     NotNow(String),
+    /// An update of Derm Desk itself that was not installed; the message is
+    /// `updates::refusal_message`'s (what failed, that nothing was changed, what to do).
+    #[error("{0}")]
+    UpdateRefused(String),
 }
 
 /// Stable error codes for the UI; never parse the message.
@@ -191,6 +195,7 @@ pub enum ErrorKind {
     ClockSkew,
     Config,
     NotNow,
+    UpdateRefused,
 }
 
 impl CoreError {
@@ -238,6 +243,7 @@ impl CoreError {
             CoreError::ClockSkew { .. } => ErrorKind::ClockSkew,
             CoreError::Config(_) => ErrorKind::Config,
             CoreError::NotNow(_) => ErrorKind::NotNow,
+            CoreError::UpdateRefused(_) => ErrorKind::UpdateRefused,
         }
     }
 }

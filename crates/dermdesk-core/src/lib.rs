@@ -6,7 +6,8 @@
 //! - [`cache`]: the SQLCipher database (disk). The only module that runs SQL.
 //! - [`secrets`]: the OS keychain; [`lock`]: the passphrase-sealed cache key in it, the lock
 //!   rules (pure) and the crypto-shred (deletes keychain entries and the cache files).
-//! - [`client`]: the network (the hub's HTTP API).
+//! - [`client`]: the network (the hub's HTTP API, and the service's update files for
+//!   [`updates`], whose rules are pure).
 //! - [`engine`]: tokio tasks that drive client + cache.
 //! - [`life`]: the desk's life cycle, pure (one `Stage`, one transition function);
 //!   [`lifecycle`]: that stage behind one lock, doing each transition's I/O (vault, enrolment,
@@ -36,6 +37,7 @@ pub mod lock;
 pub mod photos;
 pub mod plan;
 pub mod secrets;
+pub mod updates;
 pub mod verify;
 pub mod views;
 pub mod worklist;

@@ -4,6 +4,7 @@
 //! reference for what each route accepts and answers.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -51,6 +52,10 @@ pub struct ServerConfig {
     /// `faults.rs`). With an admin token and no `faults`, the hub makes its own, injecting
     /// nothing until `PUT /admin/faults` says otherwise.
     pub faults: Option<Arc<FaultState>>,
+    /// A directory of Derm Desk updates served at `/updates/{file}` (`latest.json` and the
+    /// signed installers it names; `updates.rs`). `None` leaves the route out: the app then
+    /// hears "no such route" and offers nothing.
+    pub updates: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -59,6 +64,7 @@ impl std::fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("admin_token", &admin_token)
             .field("faults", &self.faults.as_ref().map(|faults| faults.config()))
+            .field("updates", &self.updates)
             .finish()
     }
 }
@@ -70,6 +76,7 @@ struct AppState {
     admin_token_sha256: Option<[u8; 32]>,
     /// Present whenever the fault middleware is installed, so the admin routes can steer it.
     faults: Option<Arc<FaultState>>,
+    updates: Option<Arc<PathBuf>>,
 }
 
 /// The hub's router. Every route is listed here.
@@ -84,7 +91,8 @@ pub fn app(hub: Hub, config: ServerConfig) -> Router {
     let faults =
         config.faults.or_else(|| admin_token_sha256.is_some().then(|| Arc::new(FaultState::default())));
     let faulty = faults.as_ref();
-    let state = AppState { hub, admin_token_sha256, faults: faults.clone() };
+    let updates = config.updates.map(Arc::new);
+    let state = AppState { hub, admin_token_sha256, faults: faults.clone(), updates };
 
     // Health, enrolment and keys never get faults: a test harness must always be able to start.
     let mut router = Router::new()
@@ -96,6 +104,10 @@ pub fn app(hub: Hub, config: ServerConfig) -> Router {
         .route("/v1/photos/{content_id}", guard(get(photo), faulty, FaultRoute::Photos))
         .route("/v1/outcomes", guard(post(submit_outcome), faulty, FaultRoute::Outcomes))
         .route("/v1/audit", post(upload_audit));
+    if state.updates.is_some() {
+        // Not under /v1: a static directory any web server can host (docs/api.md, Updates).
+        router = router.route("/updates/{file}", get(update_file));
+    }
     if state.admin_token_sha256.is_some() {
         router = router
             .route("/admin/consultants", post(admin_create_consultant))
@@ -235,6 +247,20 @@ impl IntoResponse for AppError {
 
 fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).expect("header values built here are ASCII")
+}
+
+/// `GET /updates/{file}`: a file of the updates directory as it is, or "no such route" for a
+/// name it does not hold (or may not serve). `no-cache`, so a newly published `latest.json`
+/// is seen at the next check.
+async fn update_file(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, AppError> {
+    let dir = state.updates.as_ref().ok_or(AppError::NoSuchRoute)?;
+    let path = crate::updates::find(dir, &file).ok_or(AppError::NoSuchRoute)?;
+    let bytes = tokio::fs::read(&path).await.map_err(|_| AppError::NoSuchRoute)?;
+    let headers = [
+        (CONTENT_TYPE, HeaderValue::from_static(crate::updates::content_type(&file))),
+        (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    Ok((headers, bytes).into_response())
 }
 
 async fn no_such_route() -> AppError {

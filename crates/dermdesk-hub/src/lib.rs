@@ -25,6 +25,7 @@ mod hub;
 mod keys;
 mod outcomes;
 mod photos;
+pub mod updates;
 
 pub use demo::{DemoSeed, DEMO_SEED};
 pub use error::HubError;

@@ -65,6 +65,10 @@ struct ServeArgs {
     /// truncate=0.05,flip=0.05,wrong-length=0.02,seed=7" (see docs/api.md).
     #[arg(long, value_name = "SPEC")]
     faults: Option<FaultConfig>,
+    /// Serve this directory of Derm Desk updates at /updates/{file}: `latest.json` and the
+    /// signed installers it names (made by `cargo xtask sign-update`; docs/api.md).
+    #[arg(long, value_name = "DIR")]
+    updates: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -207,7 +211,10 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
             println!("Enrolment code: {}", seed.enrolment_code);
         }
         let faults = args.faults.map(|config| Arc::new(FaultState::new(config)));
-        let router = app(hub, ServerConfig { admin_token, faults });
+        if let Some(dir) = &args.updates {
+            println!("Updates served from {} at http://{address}/updates/", dir.display());
+        }
+        let router = app(hub, ServerConfig { admin_token, faults, updates: args.updates });
         serve(listener, router, shutdown_signal()).await.map_err(|error| format!("server failed: {error}"))
     })
 }

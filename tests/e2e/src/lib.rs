@@ -501,10 +501,21 @@ impl HubProcess {
 
     /// Seeds the demo and returns the hub with the demo consultant's enrolment code.
     pub fn start_seeded(dir: PathBuf, port: u16, faults: &str) -> (HubProcess, String) {
+        Self::start_seeded_with(dir, port, faults, &[])
+    }
+
+    /// [`HubProcess::start_seeded`] with more `serve` options (e.g. `--updates DIR`).
+    pub fn start_seeded_with(
+        dir: PathBuf,
+        port: u16,
+        faults: &str,
+        options: &[&str],
+    ) -> (HubProcess, String) {
         use std::io::BufRead as _;
         std::fs::create_dir_all(&dir).unwrap();
         let mut process = Self::command(&dir, port)
             .args(["--demo", "--demo-scale", "small", "--faults", faults])
+            .args(options)
             .stdout(Stdio::piped())
             .spawn()
             .expect("the hub starts");

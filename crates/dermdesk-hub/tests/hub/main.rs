@@ -13,3 +13,4 @@ mod outcomes;
 mod photos;
 mod server;
 mod support;
+mod updates;
