@@ -6,15 +6,12 @@
 use std::time::Duration;
 
 use dermdesk_e2e::{
-    admin_json, click, connect, first_screen, free_port, screenshot, type_into, unlock, wait_for,
-    wait_for_first_sync, Driver, HubProcess, TEST_PASSPHRASE,
+    click, connect, first_screen, free_port, revoke_this_device, screenshot, type_into, unlock, wait_for,
+    wait_for_first_sync, Driver, HubProcess, CONNECT_NOTICE, TEST_PASSPHRASE,
 };
 use serde_json::json;
 
 const ROWS: &str = "document.querySelectorAll('#worklist .worklist-row')";
-const CONNECT_NOTICE: &str = "(() => { const n = document.querySelector('#connect-notice'); \
-     return document.querySelector('#connect-screen')?.open && !n.hidden && n.textContent; })()";
-
 #[tokio::test(flavor = "multi_thread")]
 async fn first_run_connects_through_every_failure_and_comes_back_after_sign_out_and_revocation() {
     if dermdesk_e2e::skip_without_window("connect") {
@@ -84,17 +81,7 @@ async fn first_run_connects_through_every_failure_and_comes_back_after_sign_out_
     // 6. The service revokes this computer: the next sync wipes it, back to the Connect screen.
     // (While a sync runs, the Sync button stops it: wait for the first one to end.)
     wait_for_first_sync(&client, Duration::from_secs(120)).await;
-    click(&client, "#consultant").await;
-    let device_id = wait_for(
-        &client,
-        "the device id",
-        Duration::from_secs(10),
-        "[...document.querySelectorAll('#device-summary dt')].find(d => d.textContent === 'Device')?.nextElementSibling?.textContent",
-    )
-    .await;
-    click(&client, "#device-close").await;
-    admin_json(port, "POST", &format!("/admin/devices/{}/revoke", device_id.as_str().unwrap()), &json!(null));
-    click(&client, "#sync-now").await;
+    revoke_this_device(&client, port).await;
     let notice = wait_for(&client, "the revoked notice", Duration::from_secs(60), CONNECT_NOTICE).await;
     assert!(notice.as_str().unwrap().contains("no longer accepts this computer"), "{notice}");
     connect(&client, &url, &hub.new_enrolment_code()).await.unwrap();

@@ -490,24 +490,9 @@ async fn a_lost_laptop_leaks_nothing() {
     assert!(hits.is_empty(), "canaries found outside the encrypted cache: {hits:#?}");
 
     // The service revokes this device: the next sync wipes it and the window says so.
-    click(&client, "#consultant").await;
-    let device_id = wait_for(
-        &client,
-        "the device id",
-        Duration::from_secs(10),
-        "[...document.querySelectorAll('#device-summary dt')].find(d => d.textContent === 'Device')?.nextElementSibling?.textContent",
-    )
-    .await;
-    click(&client, "#device-close").await;
-    admin_json(port, "POST", &format!("/admin/devices/{}/revoke", device_id.as_str().unwrap()), &json!(null));
-    click(&client, "#sync-now").await;
-    let notice = wait_for(
-        &client,
-        "the wipe notice",
-        Duration::from_secs(60),
-        "(() => { const n = document.querySelector('#connect-notice'); return document.querySelector('#connect-screen')?.open && !n.hidden && n.textContent; })()",
-    )
-    .await;
+    dermdesk_e2e::revoke_this_device(&client, port).await;
+    let notice =
+        wait_for(&client, "the wipe notice", Duration::from_secs(60), dermdesk_e2e::CONNECT_NOTICE).await;
     assert!(notice.as_str().unwrap().contains("no longer accepts this computer"), "{notice}");
     // A wiped device starts over at the Connect screen, the address kept, no passphrase asked.
     let lock_open =

@@ -245,6 +245,27 @@ pub async fn connect(client: &Client, url: &str, code: &str) -> Result<(), Strin
     }
 }
 
+/// The notice on the Connect screen (signed out, revoked…), once it is open with one.
+pub const CONNECT_NOTICE: &str = "(() => { const n = document.querySelector('#connect-notice'); \
+     return document.querySelector('#connect-screen')?.open && !n.hidden && n.textContent; })()";
+
+/// Has the hub on `port` revoke the device the window is enrolled as (its id read from the
+/// device dialog, as an operator would find it), then presses Sync now so the app finds out.
+/// Wait for the first sync to end before: while one runs, the Sync button stops it.
+pub async fn revoke_this_device(client: &Client, port: u16) {
+    click(client, "#consultant").await;
+    let device_id = wait_for(
+        client,
+        "the device id",
+        Duration::from_secs(10),
+        "[...document.querySelectorAll('#device-summary dt')].find(d => d.textContent === 'Device')?.nextElementSibling?.textContent",
+    )
+    .await;
+    click(client, "#device-close").await;
+    admin_json(port, "POST", &format!("/admin/devices/{}/revoke", device_id.as_str().unwrap()), &Value::Null);
+    click(client, "#sync-now").await;
+}
+
 /// Connects when the app shows the Connect screen (a first start); does nothing otherwise.
 async fn connect_if_asked(client: &Client, url: &str, code: &str) {
     if first_screen(client).await == "connect" {
