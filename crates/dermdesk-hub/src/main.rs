@@ -193,27 +193,35 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
             None
         };
 
-        println!("Derm Desk hub listening on http://{address}");
+        // The banner goes out in one write whose failure is ignored: a server must not die
+        // because whoever started it stopped reading its stdout (a closed pipe made `println!`
+        // panic after the enrolment code was read, and the hub was gone mid-test).
+        let mut banner = format!("Derm Desk hub listening on http://{address}\n");
         if admin_enabled {
-            println!("Admin routes enabled under http://{address}/admin/");
+            banner += &format!("Admin routes enabled under http://{address}/admin/\n");
         }
         if args.faults.as_ref().is_some_and(FaultConfig::is_active) {
-            println!(
-                "Fault injection is ON (test only): /v1/feed, /v1/photos and /v1/outcomes will misbehave"
-            );
+            banner +=
+                "Fault injection is ON (test only): /v1/feed, /v1/photos and /v1/outcomes will misbehave\n";
+        }
+        if let Some(dir) = &args.updates {
+            banner += &format!("Updates served from {} at http://{address}/updates/\n", dir.display());
         }
         if let Some(seed) = demo_seed {
-            println!("Demo consultant: {} ({})", seed.consultant.display_name, seed.consultant.id);
-            println!(
-                "Other consultant: {} ({})",
+            banner +=
+                &format!("Demo consultant: {} ({})\n", seed.consultant.display_name, seed.consultant.id);
+            banner += &format!(
+                "Other consultant: {} ({})\n",
                 seed.other_consultant.display_name, seed.other_consultant.id
             );
-            println!("Enrolment code: {}", seed.enrolment_code);
+            banner += &format!("Enrolment code: {}\n", seed.enrolment_code);
+        }
+        {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(banner.as_bytes()).and_then(|()| stdout.flush());
         }
         let faults = args.faults.map(|config| Arc::new(FaultState::new(config)));
-        if let Some(dir) = &args.updates {
-            println!("Updates served from {} at http://{address}/updates/", dir.display());
-        }
         let router = app(hub, ServerConfig { admin_token, faults, updates: args.updates });
         serve(listener, router, shutdown_signal()).await.map_err(|error| format!("server failed: {error}"))
     })

@@ -541,8 +541,8 @@ impl HubProcess {
             .spawn()
             .expect("the hub starts");
         let (mut code, mut consultant_id) = (None, None);
-        let lines = std::io::BufReader::new(process.stdout.take().unwrap()).lines();
-        for line in lines {
+        let mut lines = std::io::BufReader::new(process.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
             let line = line.unwrap();
             if let Some(found) = line.strip_prefix("Demo consultant: ") {
                 // "Dr Name (id)"
@@ -553,6 +553,8 @@ impl HubProcess {
                 break;
             }
         }
+        // Keep reading: a pipe nobody reads is a pipe that breaks on the hub's next line.
+        std::thread::spawn(move || lines.for_each(drop));
         let hub = HubProcess { process, port, dir, consultant_id };
         hub.wait_listening();
         (hub, code.expect("the hub prints the demo enrolment code"))
@@ -560,8 +562,14 @@ impl HubProcess {
 
     /// An empty hub with its admin routes on (`token`), for tests that seed their own data.
     pub fn start_with_admin(dir: PathBuf, port: u16, token: &str) -> HubProcess {
+        Self::start_with_admin_and(dir, port, token, &[])
+    }
+
+    /// [`HubProcess::start_with_admin`] with more `serve` options (e.g. `--updates DIR`).
+    pub fn start_with_admin_and(dir: PathBuf, port: u16, token: &str, options: &[&str]) -> HubProcess {
         std::fs::create_dir_all(&dir).unwrap();
         let process = Self::command(&dir, port)
+            .args(options)
             .env("DERMDESK_HUB_ADMIN_TOKEN", token)
             .stdout(Stdio::null())
             .spawn()
