@@ -99,6 +99,11 @@ pub fn platform_of(package: &Path) -> Result<&'static str> {
     }
 }
 
+/// `name` with every byte but ASCII letters, digits and `._+-` made a `-`.
+pub fn published_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._+-".contains(c) { c } else { '-' }).collect()
+}
+
 /// What `sign-update` does: copies `package` into `out`, writes its `.sig` beside it, and adds
 /// it to `out/latest.json` (made if missing; a release's other platforms already there are kept
 /// when the version is the same, dropped when it is not).
@@ -111,8 +116,12 @@ pub fn publish(
     out: &Path,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let name = package.file_name().and_then(|n| n.to_str()).ok_or("the package needs a plain file name")?;
+    let original =
+        package.file_name().and_then(|n| n.to_str()).ok_or("the package needs a plain file name")?;
     let platform = platform_of(package)?;
+    // The bundler names the installers after the product ("Derm Desk_0.1.1_amd64.deb"); a
+    // service serves plain names (the reference hub nothing else), so it is published as one.
+    let name = &published_name(original);
     let copy = out.join(name);
     if package.canonicalize().ok() != copy.canonicalize().ok() {
         std::fs::copy(package, &copy)
@@ -230,7 +239,8 @@ mod tests {
         let pair = generate(None).unwrap();
         let key = secret_key(&pair.secret, None).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let package = dir.path().join("Derm-Desk_0.1.1_amd64.deb");
+        // As the bundler names it: the product name, with its space (not servable as it is).
+        let package = dir.path().join("Derm Desk_0.1.1_amd64.deb");
         std::fs::write(&package, b"!<arch>\ndebian-binary and the rest").unwrap();
         let out = dir.path().join("updates");
         publish(&key, &package, "0.1.1", "http://127.0.0.1:9/updates/", Some("Fixes"), &out).unwrap();
