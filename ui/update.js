@@ -1,5 +1,5 @@
-//! The update offer, a card in the bottom right corner: the core's words as they are, one button. Nothing is
-//! installed without the click; a refusal shows the core's message (what failed, that nothing
+//! The update offer, a strip under the top bar: the core's words as they are, one button.
+//! Nothing is installed without the click; a refusal shows the core's message (what failed, that nothing
 //! was changed) and the offer stays.
 
 import * as api from "./api.js";

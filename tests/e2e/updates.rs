@@ -1,11 +1,11 @@
 //! Updates in the real window (issue 14, part 5), on the development build: the service
-//! publishes a newer release in `/updates/latest.json`; the window offers it in a card in the corner
-//! and installs nothing by itself; the click downloads it, and a signature that is not the
+//! publishes a newer release in `/updates/latest.json`; the window offers it in a strip under the
+//! top bar and installs nothing by itself; the click downloads it, and a signature that is not the
 //! release key's (a throwaway key made here, as an attacker's or a tampered file's would be) is
 //! refused with a message that says nothing was changed, and the app carries on.
 //!
-//! Not covered here (needs the product bundles, see README): a correctly signed .deb installed
-//! over an installed 0.1.0 and the restart into it.
+//! The rest, on the product bundles, is tests/e2e/install.rs: a correctly signed `.deb` of the
+//! next version installed over the installed one by the app itself, and the restart into it.
 
 use std::time::Duration;
 
