@@ -86,6 +86,9 @@ export const cancelSync = () => invoke("cancel_sync");
 /** Saves the unsigned outcome form (encrypted, in the cache); `null` discards it. */
 export const saveDraft = (referralId, draft) => invoke("save_draft", { referralId, draft });
 
+/** The version of Derm Desk running, e.g. "0.1.0". */
+export const appVersion = () => invoke("app_version");
+
 /** This device: {consultant_name, hub_url, device_id, key_id, earlier_key_ids, rotation_pending, hub_key_id} or null. */
 export const device = () => invoke("device");
 

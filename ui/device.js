@@ -65,6 +65,7 @@ export class DeviceDialog {
     this.rotateButton.disabled = false;
     this.rotateButton.textContent = "Replace signing key";
     try {
+      this.version ??= await api.appVersion();
       this.#render(await api.device());
     } catch (error) {
       this.#render(null);
@@ -76,8 +77,9 @@ export class DeviceDialog {
   #render(device) {
     this.rotateButton.hidden = !device;
     this.signOutButton.hidden = !device;
+    const version = [h("dt", { text: "Derm Desk" }), h("dd", { id: "app-version", text: this.version ?? "" })];
     if (!device) {
-      replaceChildren(this.summary, h("dt", { text: "Enrolment" }), h("dd", { text: "This computer is not enrolled yet." }));
+      replaceChildren(this.summary, h("dt", { text: "Enrolment" }), h("dd", { text: "This computer is not enrolled yet." }), version);
       return;
     }
     const rows = [
@@ -92,6 +94,7 @@ export class DeviceDialog {
     replaceChildren(
       this.summary,
       rows.flatMap(([term, value, id]) => [h("dt", { text: term }), h("dd", { id, text: value })]),
+      version,
     );
   }
 

@@ -139,6 +139,13 @@ pub async fn outcome_advice(
     run_blocking(move || Ok(desk.outcome_advice(&referral_id, diagnosis_code.as_deref())?)).await
 }
 
+/// The version of Derm Desk running (tauri.conf.json's, which the bundler makes the package's),
+/// for the device panel: what a consultant reads out to their service's support desk.
+#[tauri::command]
+pub fn app_version<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> String {
+    app.package_info().version.to_string()
+}
+
 /// This device's enrolment and keys (for the device panel); `null` before enrolment.
 #[tauri::command]
 pub async fn device(state: State<'_, AppState>) -> AppResult<Option<dermdesk_core::keys::DeviceView>> {

@@ -134,6 +134,7 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, options: LaunchOptions) -
             commands::outcome_advice,
             commands::ui_ready,
             commands::device,
+            commands::app_version,
             commands::rotate_key,
             commands::export_outcome,
             session::lock_status,
