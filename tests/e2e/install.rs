@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dermdesk_e2e::{click, free_port, unlock, wait_for, wait_for_first_sync, Driver, HubProcess};
+use dermdesk_e2e::{click, free_port, type_into, unlock, wait_for, wait_for_first_sync, Driver, HubProcess};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
@@ -159,6 +159,254 @@ async fn the_installed_deb_connects_syncs_signs_and_leaves_only_the_cache() {
     let _ = std::fs::remove_dir_all(&world);
 }
 
+/// Issue 14, part 5, with the real bundles: the installed 0.1.0 is offered the next version
+/// the service publishes (its note saying the signed outcome that waits is kept), refuses the
+/// installer when its bytes were tampered with (the signature no longer matches) and changes
+/// nothing, installs the genuine one (tauri-plugin-updater: `dpkg -i` through pkexec, or sudo
+/// on a machine without polkit), and restarts itself into it; the next version opens the same
+/// encrypted cache with the passphrase, the draft is there, and the waiting outcome is sent
+/// once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_installed_deb_updates_itself_to_the_next_signed_release_keeping_the_cache() {
+    let (Some(deb), Some(next_deb), Ok(next_version), Some(key_file)) = (
+        std::env::var_os("DERMDESK_DEB").map(PathBuf::from),
+        std::env::var_os("DERMDESK_NEXT_DEB").map(PathBuf::from),
+        std::env::var("DERMDESK_NEXT_VERSION"),
+        std::env::var_os("DERMDESK_UPDATE_KEY").map(PathBuf::from),
+    ) else {
+        eprintln!("skipped the update test: it installs .debs into this system; run it with `cargo xtask install-test`");
+        return;
+    };
+    let version = bundle_version();
+    assert_ne!(version, next_version);
+    let world = std::env::temp_dir().join(format!("dermdesk-update-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&world);
+    let installed = Installed::install(&deb);
+    assert_eq!(installed_version(), version);
+
+    // The service publishes the next version, signed with the release key, but the file it
+    // serves was changed after signing.
+    let port = free_port();
+    let service = format!("http://127.0.0.1:{port}");
+    let updates = world.join("updates");
+    std::fs::create_dir_all(&updates).unwrap();
+    // Published under a plain name, as `cargo xtask sign-update` publishes it (the bundler's
+    // has a space, which the hub does not serve).
+    let name = next_deb.file_name().unwrap().to_str().unwrap().replace(' ', "-");
+    let genuine = std::fs::read(&next_deb).unwrap();
+    let signature = sign_release(&key_file, &genuine, &name, &next_version);
+    let mut tampered = genuine.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x20;
+    std::fs::write(updates.join(&name), &tampered).unwrap();
+    let entry = json!({ "url": format!("{service}/updates/{name}"), "signature": signature });
+    let manifest = json!({
+        "version": next_version,
+        "notes": "Synthetic test release",
+        "pub_date": "2026-06-15T09:00:00Z",
+        "platforms": { "linux-x86_64-deb": entry },
+    });
+    std::fs::write(updates.join("latest.json"), manifest.to_string()).unwrap();
+    let hub = HubProcess::start_with_admin_and(
+        world.join("hub"),
+        port,
+        ADMIN_TOKEN,
+        // Faults off but switchable (the outcome below must wait); updates served.
+        &["--faults", "", "--updates", updates.to_str().unwrap()],
+    );
+    let (code, consultant_id) = consultant_with_code(&hub);
+    add_referral(&hub, &consultant_id, REFERRAL_ID);
+    add_referral(&hub, &consultant_id, DRAFT_REFERRAL_ID);
+
+    let home = world.join("home");
+    let data_home = home.join("data");
+    let env = [
+        ("XDG_DATA_HOME", data_home.to_str().unwrap().to_owned()),
+        ("XDG_CACHE_HOME", home.join("cache").to_str().unwrap().to_owned()),
+        ("XDG_CONFIG_HOME", home.join("config").to_str().unwrap().to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let driver = Driver::start_logged(&env, &world.join("app.log"));
+    let client = driver.open_app_locked(&[]).await;
+    dermdesk_e2e::connect(&client, &service, &code).await.expect("the installed app connects");
+    unlock(&client, dermdesk_e2e::TEST_PASSPHRASE).await;
+    wait_for_first_sync(&client, Duration::from_secs(120)).await;
+    assert_eq!(shown_version(&client).await, version, "the device panel names the installed version");
+
+    // 1. Offered, not installed.
+    let headline = wait_for(&client, "the update offer", Duration::from_secs(120), OFFER_SHOWN).await;
+    assert_eq!(headline.as_str().unwrap(), format!("Derm Desk {next_version} is available"));
+
+    // 2. A draft on one referral; on another an outcome signed while the service refuses
+    // outcomes, so it waits in the outbox; the offer says it is kept.
+    open_referral(&client, DRAFT_REFERRAL_ID).await;
+    type_into(&client, "#diagnosis", "Draft diagnosis kept across the update").await;
+    wait_for(
+        &client,
+        "the draft saved",
+        Duration::from_secs(10),
+        "document.querySelector('#draft-state')?.textContent.startsWith('Draft saved')",
+    )
+    .await;
+    hub.admin_json(ADMIN_TOKEN, "PUT", "/admin/faults", &json!({ "error_5xx": 1.0 }));
+    open_referral(&client, REFERRAL_ID).await;
+    sign_open_referral(&client).await;
+    let note = wait_for(
+        &client,
+        "the offer's note on the waiting outcome",
+        Duration::from_secs(30),
+        "(() => { const n = document.querySelector('#update-offer-note')?.textContent; return n && n.includes('waiting') && n; })()",
+    )
+    .await;
+    assert!(note.as_str().unwrap().starts_with("1 signed outcome is waiting to be sent"), "{note}");
+    let state = client
+        .execute("return document.querySelector('#outcome-state')?.dataset.state;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(state, json!("queued"), "the outcome waits while the service refuses outcomes");
+
+    // 3. The tampered installer: refused, said plainly, nothing installed.
+    click(&client, "#update-install").await;
+    let refusal = wait_for(&client, "the refusal", Duration::from_secs(120), REFUSAL).await;
+    let refusal = refusal.as_str().unwrap().to_owned();
+    assert!(refusal.contains("signature does not match"), "{refusal}");
+    assert!(refusal.contains("Nothing was installed or changed"), "{refusal}");
+    assert_eq!(installed_version(), version, "the tampered package was not installed");
+
+    // 4. The genuine installer: installed, and the app restarts into it by itself.
+    std::fs::write(updates.join(&name), &genuine).unwrap();
+    let before = app_processes(&data_home);
+    assert_eq!(before.len(), 1, "one app running: {before:?}");
+    click(&client, "#update-install").await;
+    let started = Instant::now();
+    let relaunched = loop {
+        let now = app_processes(&data_home);
+        if let [pid] = now[..] {
+            if pid != before[0] {
+                break pid;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the app did not restart into the update (running: {now:?}, installed: {}); log: {}",
+            installed_version(),
+            world.join("app.log").display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(installed_version(), next_version, "dpkg has the next version");
+    let output = Command::new(INSTALLED_APP).arg("--version").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), format!("Derm Desk {next_version}"));
+    let exe = std::fs::read_link(format!("/proc/{relaunched}/exe")).unwrap();
+    assert_eq!(exe, Path::new(INSTALLED_APP), "the restarted app runs the installed (new) binary");
+    // That process has no WebDriver session: it is stopped, and the next version is started
+    // again under the driver, as the consultant would see it after the restart.
+    let _ = client.close().await;
+    let _ = Command::new("kill").arg(relaunched.to_string()).status();
+    let started = Instant::now();
+    while !app_processes(&data_home).is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the restarted app did not stop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // 5. The next version: the same desk, locked, opened with the same passphrase; the draft
+    // kept; the waiting outcome goes once the service takes outcomes again, exactly once.
+    hub.admin_json(ADMIN_TOKEN, "PUT", "/admin/faults", &json!({}));
+    let client = driver.open_app_locked(&[]).await;
+    assert_eq!(dermdesk_e2e::first_screen(&client).await, "locked", "the updated app opens the same desk");
+    unlock(&client, dermdesk_e2e::TEST_PASSPHRASE).await;
+    assert_eq!(shown_version(&client).await, next_version);
+    open_referral(&client, DRAFT_REFERRAL_ID).await;
+    let diagnosis =
+        client.execute("return document.querySelector('#diagnosis').value;", vec![]).await.unwrap();
+    assert_eq!(diagnosis, json!("Draft diagnosis kept across the update"));
+    open_referral(&client, REFERRAL_ID).await;
+    wait_for(
+        &client,
+        "the waiting outcome to be sent by the next version",
+        Duration::from_secs(120),
+        "document.querySelector('#outcome-state')?.dataset.state === 'sent'",
+    )
+    .await;
+    let outcomes =
+        hub.admin_json(ADMIN_TOKEN, "GET", &format!("/admin/referrals/{REFERRAL_ID}/outcomes"), &Value::Null);
+    assert_eq!(outcomes.as_array().map(Vec::len), Some(1), "sent exactly once: {outcomes}");
+
+    client.close().await.unwrap();
+    drop(driver);
+    drop(hub);
+    installed.remove();
+    let _ = std::fs::remove_dir_all(&world);
+}
+
+const DRAFT_REFERRAL_ID: &str = "INSTALL-0002";
+const OFFER_SHOWN: &str = "(() => { const o = document.querySelector('#update-offer'); \
+     return o && !o.hidden && document.querySelector('#update-offer-headline').textContent; })()";
+const REFUSAL: &str = "(() => { const e = document.querySelector('#update-offer-error'); \
+     return e && !e.hidden && !document.querySelector('#update-install').disabled && e.textContent; })()";
+
+/// The version dpkg has installed.
+fn installed_version() -> String {
+    command_output(Command::new("dpkg-query").args(["-W", "-f=${Version}", PACKAGE]))
+}
+
+/// The version the device panel names (then closes it).
+async fn shown_version(client: &Client) -> String {
+    click(client, "#consultant").await;
+    let version = wait_for(
+        client,
+        "the version in the device panel",
+        Duration::from_secs(10),
+        "document.querySelector('#device-dialog')?.open && document.querySelector('#app-version')?.textContent",
+    )
+    .await;
+    click(client, "#device-close").await;
+    version.as_str().unwrap().to_owned()
+}
+
+/// The installed app's processes running with `data_home` (WebKit's helper processes are other
+/// binaries).
+fn app_processes(data_home: &Path) -> Vec<u32> {
+    let wanted = format!("XDG_DATA_HOME={}", data_home.display());
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else { continue };
+        // A binary replaced on disk while it runs reads as "/usr/bin/dermdesk (deleted)".
+        if !exe.to_string_lossy().starts_with(INSTALLED_APP) {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+        if environ.split(|byte| *byte == 0).any(|item| item == wanted.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found.sort_unstable();
+    found
+}
+
+/// The updater's signature of `bytes` (file `name`, release `version`) with the throwaway
+/// release key in `key_file`, as `cargo xtask sign-update` and `tauri signer sign` make it.
+fn sign_release(key_file: &Path, bytes: &[u8], name: &str, version: &str) -> String {
+    use base64::Engine as _;
+    let base64 = base64::engine::general_purpose::STANDARD;
+    let text =
+        String::from_utf8(base64.decode(std::fs::read_to_string(key_file).unwrap().trim()).unwrap()).unwrap();
+    let key = minisign::SecretKeyBox::from_string(&text).unwrap().into_unencrypted_secret_key().unwrap();
+    let trusted = format!("timestamp:1781514000\tfile:{name}\tversion:{version}");
+    let signature = minisign::sign(
+        None,
+        &key,
+        std::io::Cursor::new(bytes),
+        Some(&trusted),
+        Some("signature from tauri secret key"),
+    )
+    .unwrap();
+    base64.encode(signature.to_string())
+}
+
 /// The version the bundle is made with (tauri.conf.json; the bundler refuses a Cargo.toml that
 /// says otherwise).
 fn bundle_version() -> String {
@@ -168,14 +416,7 @@ fn bundle_version() -> String {
 }
 
 async fn open_photo_and_sign(client: &Client, content_id: &str) {
-    click(client, &format!(".worklist-row[data-referral-id=\"{REFERRAL_ID}\"]")).await;
-    wait_for(
-        client,
-        "the referral to open",
-        Duration::from_secs(30),
-        &format!("document.querySelector('#detail-content')?.dataset.referralId === '{REFERRAL_ID}'"),
-    )
-    .await;
+    open_referral(client, REFERRAL_ID).await;
     // The photo, decoded from the encrypted cache and served by the installed app's photo: scheme.
     let shown = wait_for(
         client,
@@ -185,6 +426,31 @@ async fn open_photo_and_sign(client: &Client, content_id: &str) {
     )
     .await;
     assert_eq!(shown.as_str(), Some(content_id), "the photo shown is the referral's");
+    sign_open_referral(client).await;
+    wait_for(
+        client,
+        "the outcome to be sent",
+        Duration::from_secs(90),
+        "document.querySelector('#outcome-state')?.dataset.state === 'sent'",
+    )
+    .await;
+}
+
+/// Opens a referral from the worklist.
+async fn open_referral(client: &Client, id: &str) {
+    click(client, &format!(".worklist-row[data-referral-id=\"{id}\"]")).await;
+    wait_for(
+        client,
+        "the referral to open",
+        Duration::from_secs(30),
+        &format!("document.querySelector('#detail-content')?.dataset.referralId === '{id}'"),
+    )
+    .await;
+}
+
+/// Fills in a treatment plan for the open referral and signs it (the state it lands in is the
+/// caller's to wait for).
+async fn sign_open_referral(client: &Client) {
     click(client, "#kind-gp_treatment_plan").await;
     client.find(Locator::Css("#diagnosis")).await.unwrap().send_keys("Seborrhoeic keratosis").await.unwrap();
     client
@@ -205,9 +471,9 @@ async fn open_photo_and_sign(client: &Client, content_id: &str) {
     click(client, "#confirm-sign").await;
     wait_for(
         client,
-        "the outcome to be sent",
-        Duration::from_secs(90),
-        "document.querySelector('#outcome-state')?.dataset.state === 'sent'",
+        "the outcome signed",
+        Duration::from_secs(30),
+        "['queued', 'sent'].includes(document.querySelector('#outcome-state')?.dataset.state)",
     )
     .await;
 }
@@ -215,6 +481,12 @@ async fn open_photo_and_sign(client: &Client, content_id: &str) {
 /// A consultant, one routine referral (consent given) with one synthetic photo, and an
 /// enrolment code for the consultant: (code, the photo's content id).
 fn seed(hub: &HubProcess) -> (String, String) {
+    let (code, consultant_id) = consultant_with_code(hub);
+    (code, add_referral(hub, &consultant_id, REFERRAL_ID))
+}
+
+/// A consultant and a one-time enrolment code for them: (code, consultant id).
+fn consultant_with_code(hub: &HubProcess) -> (String, String) {
     let consultant = hub.admin_json(
         ADMIN_TOKEN,
         "POST",
@@ -228,7 +500,12 @@ fn seed(hub: &HubProcess) -> (String, String) {
         "/admin/enrolment-codes",
         &json!({"consultant_id": consultant_id}),
     );
-    let code = code["enrolment_code"].as_str().unwrap().to_owned();
+    (code["enrolment_code"].as_str().unwrap().to_owned(), consultant_id)
+}
+
+/// A routine referral `id` (consent given) with one synthetic photo, assigned to the
+/// consultant: the photo's content id.
+fn add_referral(hub: &HubProcess, consultant_id: &str, id: &str) -> String {
     let (photo, width, height) = synthetic_photo();
     let (status, body) = hub.admin(ADMIN_TOKEN, "POST", "/admin/photos", "image/jpeg", &photo);
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
@@ -236,7 +513,7 @@ fn seed(hub: &HubProcess) -> (String, String) {
         serde_json::from_slice::<Value>(&body).unwrap()["content_id"].as_str().unwrap().to_owned();
     let now = chrono::Utc::now();
     let referral = json!({
-        "id": REFERRAL_ID, "version": 1,
+        "id": id, "version": 1,
         "patient": {"name": "Synthetic Installtest", "nhs_number": "9990000018", "date_of_birth": "1970-01-01", "sex": "female"},
         "practice": {"ods_code": "Y09992", "name": "Synthetic Install Practice", "nation": "england"},
         "referrer": {"name": "Dr Synthetic Referrer", "role": "GP"},
@@ -256,7 +533,7 @@ fn seed(hub: &HubProcess) -> (String, String) {
         "/admin/referrals",
         &json!({"referral": referral, "assign_to": consultant_id}),
     );
-    (code, content_id)
+    content_id
 }
 
 /// A synthetic photo: a skin-toned field with a darker oval in the middle.

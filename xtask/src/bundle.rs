@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::{cargo, packages, root, run, vendor, Result};
+use crate::{cargo, packages, root, vendor, Result};
 
 /// The installers made on this OS (tauri.conf.json's `bundle.targets` for Linux).
 pub const FORMATS: &str = "deb,rpm";
@@ -29,7 +29,8 @@ pub const FORMATS: &str = "deb,rpm";
 /// What `make` produced.
 pub struct Bundles {
     pub deb: PathBuf,
-    pub rpm: PathBuf,
+    /// `None` when only the `.deb` was asked for (the install test's next version).
+    pub rpm: Option<PathBuf>,
 }
 
 pub fn bundle(args: &[String]) -> Result {
@@ -41,7 +42,7 @@ pub fn bundle(args: &[String]) -> Result {
         }
     }
     let bundles = make(release)?;
-    for path in [&bundles.deb, &bundles.rpm] {
+    for path in std::iter::once(&bundles.deb).chain(&bundles.rpm) {
         eprintln!("{} ({})", path.display(), megabytes(path));
     }
     eprintln!(
@@ -60,6 +61,14 @@ pub fn bundle(args: &[String]) -> Result {
 /// binary to `target/<profile>/dermdesk`, which in the development profile is the demo build
 /// the end-to-end tests run; it is put back after the product build.
 pub fn make(release: bool) -> Result<Bundles> {
+    make_in(&root(), release, &[], FORMATS)
+}
+
+/// [`make`] for the app's source tree at `source` (this one, or the install test's copy of it
+/// with the next version), with `env` set for the build (the install test's throwaway release
+/// key), bundled as `formats` (`deb` or `deb,rpm`). One target directory serves every tree: a
+/// copy rebuilds only its own crates.
+pub fn make_in(source: &Path, release: bool, env: &[(&str, &str)], formats: &str) -> Result<Bundles> {
     if !cfg!(target_os = "linux") {
         return Err("cargo xtask bundle makes the Linux installers (.deb, .rpm); on Windows and macOS \
                     the installers are made with `cargo tauri build` (hosted CI)"
@@ -81,7 +90,8 @@ pub fn make(release: bool) -> Result<Bundles> {
     if release {
         build.arg("--release");
     }
-    let built = run(&mut build);
+    build.current_dir(source).env("CARGO_TARGET_DIR", crate::target_dir()).envs(env.iter().copied());
+    let built = run_in(&mut build);
     let product_dir = profile_dir.join("product");
     let copied = built.and_then(|()| {
         std::fs::create_dir_all(&product_dir).map_err(|e| e.to_string())?;
@@ -91,10 +101,15 @@ pub fn make(release: bool) -> Result<Bundles> {
         std::fs::rename(&demo_build, &linked).map_err(|e| format!("{}: {e}", demo_build.display()))?;
     }
     copied?;
+    if !release {
+        // The development profile keeps line tables (150 MB of binary): without them the
+        // bundler compresses a third as much. Symbols stay, for backtraces' function names.
+        run_in(Command::new("strip").arg("--strip-debug").arg(product_dir.join("dermdesk")))?;
+    }
     eprintln!("product build: {:.0} s", started.elapsed().as_secs_f64());
 
     let started = Instant::now();
-    let paths = run_bundler(&product_dir)?;
+    let paths = run_bundler(source, &product_dir, formats)?;
     eprintln!("bundler: {:.0} s", started.elapsed().as_secs_f64());
     let find = |extension: &str| {
         paths
@@ -103,16 +118,17 @@ pub fn make(release: bool) -> Result<Bundles> {
             .cloned()
             .ok_or_else(|| format!("the bundler made no .{extension}: {paths:?}"))
     };
-    Ok(Bundles { deb: find("deb")?, rpm: find("rpm")? })
+    let rpm = if formats.contains("rpm") { Some(find("rpm")?) } else { None };
+    Ok(Bundles { deb: find("deb")?, rpm })
 }
 
 /// `xtask-bundle` (this package's binary with the `bundler` feature) on the binaries in `dir`;
 /// returns the bundles' paths.
-fn run_bundler(dir: &Path) -> Result<Vec<PathBuf>> {
+fn run_bundler(source: &Path, dir: &Path, formats: &str) -> Result<Vec<PathBuf>> {
     let mut command = cargo();
     command.args(["run", "--quiet", "--locked", "--package", "xtask", "--features", "bundler"]);
-    command.args(["--bin", "xtask-bundle", "--", "--format", FORMATS, "--binaries"]);
-    command.arg(dir);
+    command.args(["--bin", "xtask-bundle", "--", "--format", formats, "--binaries"]);
+    command.arg(dir).arg("--root").arg(source);
     eprintln!("$ {command:?}");
     let output = command
         .current_dir(root())
@@ -125,6 +141,18 @@ fn run_bundler(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(String::from_utf8_lossy(&output.stdout).lines().map(PathBuf::from).collect())
 }
 
+/// [`run`] in the command's own directory.
+fn run_in(command: &mut Command) -> Result {
+    let shown = format!("{command:?}");
+    eprintln!("$ {shown}");
+    let status = command.status().map_err(|e| format!("{shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
 pub fn megabytes(path: &Path) -> String {
     let bytes = std::fs::metadata(path).map(|meta| meta.len()).unwrap_or(0);
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
@@ -132,7 +160,14 @@ pub fn megabytes(path: &Path) -> String {
 
 /// `cargo xtask install-test [--release]`: builds the bundles, then runs tests/e2e/install.rs
 /// under Xvfb with a real keychain: it installs the `.deb` with dpkg (as root), drives the
-/// installed app against a hub on loopback, and removes the package.
+/// installed app against a hub on loopback, and removes the package; then installs it again and
+/// lets the installed app update itself to the next version's `.deb`.
+///
+/// Both versions are built with a throwaway release key made here (its public half compiled in
+/// through `DERMDESK_UPDATE_PUBKEY`, its secret half handed to the test, which signs the next
+/// version as a service's release would be signed). The next version is this source tree
+/// copied to `target/install-test/next/` with its version's patch number raised: a real build
+/// of a real version, nothing in the product told it is a test.
 pub fn install_test(args: &[String]) -> Result {
     let mut release = false;
     for arg in args {
@@ -144,14 +179,160 @@ pub fn install_test(args: &[String]) -> Result {
     if !cfg!(target_os = "linux") || !Path::new("/usr/bin/dpkg").exists() {
         return Err("the install test installs a .deb: it runs on Debian or Ubuntu".into());
     }
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    if !is_root {
+    if !is_root() {
         return Err("the install test runs dpkg -i and dpkg -r: run it as root (CI does)".into());
     }
-    packages::ensure(packages::Purpose::Test)?;
+    packages::ensure(packages::Purpose::InstallTest)?;
     vendor::ensure()?;
     // The hub and the test binary, from the one workspace build the other steps use.
     crate::build_workspace()?;
-    let bundles = make(release)?;
-    crate::session::installed_end_to_end(&bundles.deb, &bundles.rpm)
+
+    let work = crate::target_dir().join("install-test");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let key = crate::updates::generate(None)?;
+    let key_file = work.join("update-key");
+    std::fs::write(&key_file, &key.secret).map_err(|e| format!("{}: {e}", key_file.display()))?;
+    let env = [("DERMDESK_UPDATE_PUBKEY", key.public.as_str())];
+
+    let current = keep(make_in(&root(), release, &env, FORMATS)?, &work.join("current"))?;
+    let next_source = work.join("next");
+    let next_version = copy_with_next_version(&root(), &next_source)?;
+    // The update test installs the next version's .deb; its .rpm would be made for nothing.
+    let next = keep(make_in(&next_source, release, &env, "deb")?, &work.join("next-bundles"))?;
+    crate::session::installed_end_to_end(&crate::session::InstallTestInputs {
+        deb: current.deb,
+        rpm: current.rpm.ok_or("the bundler made no .rpm")?,
+        next_deb: next.deb,
+        next_version,
+        update_key: key_file,
+    })
+}
+
+/// Whether this process runs as root (dpkg -i needs it).
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// Moves the bundles out of the product folder (the next build writes there again).
+fn keep(bundles: Bundles, dir: &Path) -> Result<Bundles> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let keep_one = |path: &Path| -> Result<PathBuf> {
+        let kept = dir.join(path.file_name().ok_or("a bundle without a name")?);
+        std::fs::rename(path, &kept).map_err(|e| format!("{} -> {}: {e}", path.display(), kept.display()))?;
+        Ok(kept)
+    };
+    Ok(Bundles { deb: keep_one(&bundles.deb)?, rpm: bundles.rpm.as_deref().map(keep_one).transpose()? })
+}
+
+/// Copies the app's source tree (what git tracks or would track, and the vendored UI
+/// libraries) to `to`, with the patch number of its version raised in Cargo.toml,
+/// tauri.conf.json and Cargo.lock. Returns the new version.
+fn copy_with_next_version(from: &Path, to: &Path) -> Result<String> {
+    let listed = Command::new("git")
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .current_dir(from)
+        .output()
+        .map_err(|e| format!("git ls-files: {e}"))?;
+    if !listed.status.success() {
+        return Err("git ls-files failed: the install test copies a git checkout".into());
+    }
+    let mut files: Vec<PathBuf> = listed
+        .stdout
+        .split(|byte| *byte == 0)
+        .filter(|name| !name.is_empty())
+        .map(|name| PathBuf::from(String::from_utf8_lossy(name).into_owned()))
+        .collect();
+    let vendor = from.join("ui").join("vendor");
+    for entry in walk(&vendor)? {
+        files.push(entry.strip_prefix(from).map_err(|e| e.to_string())?.to_path_buf());
+    }
+    for file in &files {
+        let source = from.join(file);
+        if !source.is_file() {
+            continue; // deleted in the working tree
+        }
+        let target = to.join(file);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::copy(&source, &target).map_err(|e| format!("{}: {e}", source.display()))?;
+    }
+
+    let read = |name: &str| std::fs::read_to_string(to.join(name)).map_err(|e| format!("{name}: {e}"));
+    let write =
+        |name: &str, text: String| std::fs::write(to.join(name), text).map_err(|e| format!("{name}: {e}"));
+    let config: serde_json::Value =
+        serde_json::from_str(&read("tauri.conf.json")?).map_err(|e| e.to_string())?;
+    let version = config["version"].as_str().ok_or("tauri.conf.json has no version")?.to_owned();
+    let next = next_patch(&version)?;
+    let replace_once = |text: &str, old: &str, new: &str, name: &str| -> Result<String> {
+        if text.matches(old).count() != 1 {
+            return Err(format!("{name}: expected `{old}` once"));
+        }
+        Ok(text.replacen(old, new, 1))
+    };
+    let conf = read("tauri.conf.json")?;
+    write(
+        "tauri.conf.json",
+        replace_once(
+            &conf,
+            &format!("\"version\": \"{version}\""),
+            &format!("\"version\": \"{next}\""),
+            "tauri.conf.json",
+        )?,
+    )?;
+    let manifest = read("Cargo.toml")?;
+    write(
+        "Cargo.toml",
+        replace_once(
+            &manifest,
+            &format!("name = \"dermdesk\"\nversion = \"{version}\""),
+            &format!("name = \"dermdesk\"\nversion = \"{next}\""),
+            "Cargo.toml",
+        )?,
+    )?;
+    let lock = read("Cargo.lock")?;
+    write(
+        "Cargo.lock",
+        replace_once(
+            &lock,
+            &format!("name = \"dermdesk\"\nversion = \"{version}\""),
+            &format!("name = \"dermdesk\"\nversion = \"{next}\""),
+            "Cargo.lock",
+        )?,
+    )?;
+    eprintln!("install test: the next version, {next}, is {}", to.display());
+    Ok(next)
+}
+
+/// `1.2.3` -> `1.2.4`.
+fn next_patch(version: &str) -> Result<String> {
+    let parts: Vec<u64> = version
+        .split('.')
+        .map(str::parse)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| format!("version {version} is not MAJOR.MINOR.PATCH"))?;
+    let [major, minor, patch] = parts[..] else {
+        return Err(format!("version {version} is not MAJOR.MINOR.PATCH"));
+    };
+    Ok(format!("{major}.{minor}.{}", patch + 1))
+}
+
+/// Every file under `dir` (none if it does not exist).
+fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    Ok(files)
 }

@@ -50,11 +50,14 @@ fn main() -> ExitCode {
 
 fn bundle(args: &[String]) -> Result<Vec<PathBuf>> {
     let mut binaries = None;
+    let mut root = root();
     let mut formats = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--binaries" => binaries = Some(PathBuf::from(rest.next().ok_or("--binaries needs a DIR")?)),
+            // Another source tree of the app (the install test's next version).
+            "--root" => root = PathBuf::from(rest.next().ok_or("--root needs a DIR")?),
             "--format" => {
                 for name in rest.next().ok_or("--format needs deb,rpm,...")?.split(',') {
                     formats.push(
@@ -67,7 +70,6 @@ fn bundle(args: &[String]) -> Result<Vec<PathBuf>> {
         }
     }
     let binaries = binaries.ok_or("--binaries DIR (the build's target/release or target/debug) is needed")?;
-    let root = root();
     let config = read_config(&root)?;
     let mut settings = tauri_settings(&root, &config, &binaries, formats)?;
 

@@ -279,11 +279,19 @@ fn test_steps(steps: &mut Steps) -> Result {
     eprintln!("{}", std::fs::read_to_string(&log_path).unwrap_or_default());
     steps.record("faults --quick, then benchmarks --quick", took, status.success());
     e2e?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("the fault harness or a benchmark failed ({status}): see above"))
+    if !status.success() {
+        return Err(format!("the fault harness or a benchmark failed ({status}): see above"));
     }
+    // Last: the product build and the bundles share nothing with the builds above (features
+    // differ down to syn's), and it installs packages into this system.
+    steps.run("install, update and remove the bundles (bundle.rs, tests/e2e/install.rs)", || {
+        if bundle::is_root() {
+            bundle::install_test(&[])
+        } else {
+            eprintln!("not root: skipping the install test (it runs dpkg -i; CI runs it as root)");
+            Ok(())
+        }
+    })
 }
 
 /// The fault harness at CI size (60 kills, network faults, disk full when root), then every

@@ -9,6 +9,7 @@ use crate::{run, Result};
 pub enum Purpose {
     Demo,
     Test,
+    InstallTest,
 }
 
 /// Build: WebKitGTK (brings GTK 3, libsoup 3, JavaScriptCore, D-Bus); OpenSSL's headers and
@@ -25,11 +26,17 @@ const HEADLESS: &[&str] =
 /// Reference tools of `bench images`: `vips dzsave` / `vips thumbnail` and `djpeg`.
 const BENCH_REFERENCES: &[&str] = &["libvips-tools", "libjpeg-turbo-progs"];
 
+/// The install test: `sudo`, which tauri-plugin-updater runs `dpkg -i` with when there is no
+/// pkexec (a desktop has polkit's graphical prompt; a root CI machine has neither), and `rpm`
+/// to read the `.rpm`'s contents and requirements.
+const INSTALL_TEST: &[&str] = &["sudo", "rpm"];
+
 pub fn ensure(purpose: Purpose) -> Result {
     // The demo's --screenshot mode needs the headless set too; the benchmark references are
     // small and make `cargo xtask test` machines ready for `bench images`.
-    let _ = purpose;
-    install(BUILD.iter().chain(HEADLESS).chain(BENCH_REFERENCES).copied().collect())
+    // `cargo xtask test` runs the install test too (as root, in CI).
+    let extra = if purpose == Purpose::Demo { &[] } else { INSTALL_TEST };
+    install(BUILD.iter().chain(HEADLESS).chain(BENCH_REFERENCES).chain(extra).copied().collect())
 }
 
 /// Only what `cargo xtask bench images` compares against.

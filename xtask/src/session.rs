@@ -454,12 +454,23 @@ fn run_one(test: &E2eTest, scratch: &Path, logs: &Path, env: &[(&str, Option<&Os
     }
 }
 
-/// tests/e2e/install.rs on the bundles `deb` and `rpm`: it installs the `.deb` into this
-/// system, so the app it drives is the installed `/usr/bin/dermdesk`. The hub it starts runs on
-/// the real clock (no `DERMDESK_NOW`): the installed product reads no fixed instant, and the
-/// two must agree. Its log is `target/e2e/logs/install.log`, its figures
-/// `target/e2e/install.json`.
-pub fn installed_end_to_end(deb: &Path, rpm: &Path) -> Result {
+/// What `cargo xtask install-test` built for tests/e2e/install.rs.
+pub struct InstallTestInputs {
+    pub deb: PathBuf,
+    pub rpm: PathBuf,
+    /// The same app at the next version, built with the same throwaway release key.
+    pub next_deb: PathBuf,
+    pub next_version: String,
+    /// That key's secret half (Tauri's base64 form, unencrypted): the test signs with it.
+    pub update_key: PathBuf,
+}
+
+/// tests/e2e/install.rs on the bundles: it installs the `.deb` into this system, so the app it
+/// drives is the installed `/usr/bin/dermdesk`, and lets that app update itself to the next
+/// version's `.deb`. The hub it starts runs on the real clock (no `DERMDESK_NOW`): the
+/// installed product reads no fixed instant, and the two must agree. Its logs are
+/// `target/e2e/logs/install*.log`, its figures `target/e2e/install.json`.
+pub fn installed_end_to_end(inputs: &InstallTestInputs) -> Result {
     let binaries = build_e2e(&["install".to_owned()])?;
     let binary = binaries.first().ok_or("no end-to-end test called install (tests/e2e/install.rs)")?;
     let tests = list_tests(binary)?;
@@ -473,8 +484,11 @@ pub fn installed_end_to_end(deb: &Path, rpm: &Path) -> Result {
             &scratch.0,
             &logs,
             &[
-                ("DERMDESK_DEB", Some(deb.as_os_str())),
-                ("DERMDESK_RPM", Some(rpm.as_os_str())),
+                ("DERMDESK_DEB", Some(inputs.deb.as_os_str())),
+                ("DERMDESK_RPM", Some(inputs.rpm.as_os_str())),
+                ("DERMDESK_NEXT_DEB", Some(inputs.next_deb.as_os_str())),
+                ("DERMDESK_NEXT_VERSION", Some(OsStr::new(&inputs.next_version))),
+                ("DERMDESK_UPDATE_KEY", Some(inputs.update_key.as_os_str())),
                 ("DERMDESK_APP", Some(OsStr::new(INSTALLED_APP))),
                 ("DERMDESK_NOW", None),
             ],
