@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dermdesk_e2e::{click, free_port, type_into, unlock, wait_for, wait_for_first_sync, Driver, HubProcess};
+use dermdesk_e2e::{
+    click, free_port, open_referral, type_into, unlock, wait_for, wait_for_first_sync, Driver, HubProcess,
+};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
@@ -432,18 +434,6 @@ async fn open_photo_and_sign(client: &Client, content_id: &str) {
         "the outcome to be sent",
         Duration::from_secs(90),
         "document.querySelector('#outcome-state')?.dataset.state === 'sent'",
-    )
-    .await;
-}
-
-/// Opens a referral from the worklist.
-async fn open_referral(client: &Client, id: &str) {
-    click(client, &format!(".worklist-row[data-referral-id=\"{id}\"]")).await;
-    wait_for(
-        client,
-        "the referral to open",
-        Duration::from_secs(30),
-        &format!("document.querySelector('#detail-content')?.dataset.referralId === '{id}'"),
     )
     .await;
 }

@@ -195,17 +195,6 @@ fn seed(port: u16) -> (String, Canary, Vec<String>) {
     (code, canary, payloads)
 }
 
-async fn open_row(client: &Client, referral_id: &str) {
-    click(client, &format!(".worklist-row[data-referral-id=\"{referral_id}\"]")).await;
-    wait_for(
-        client,
-        "the referral to open",
-        Duration::from_secs(30),
-        &format!("document.querySelector('#detail-content')?.dataset.referralId === '{referral_id}'"),
-    )
-    .await;
-}
-
 fn security_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/security");
     std::fs::create_dir_all(&dir).unwrap();
@@ -214,7 +203,7 @@ fn security_dir() -> PathBuf {
 
 /// XSS: every payload is shown as literal text and none ran.
 async fn xss_is_inert(client: &Client, payloads: &[String]) {
-    open_row(client, "XSS-0003").await;
+    dermdesk_e2e::open_referral(client, "XSS-0003").await;
     wait_for(
         client,
         "the clinical details",
@@ -265,7 +254,7 @@ async fn xss_is_inert(client: &Client, payloads: &[String]) {
 /// The consultant's full flow on a canary referral: view, zoom, compare 2-up, sign (with the
 /// passphrase asked again before signing), sent.
 async fn full_flow(client: &Client, referral_id: &str) {
-    open_row(client, referral_id).await;
+    dermdesk_e2e::open_referral(client, referral_id).await;
     wait_for(
         client,
         "the photos",
@@ -468,7 +457,7 @@ async fn a_lost_laptop_leaks_nothing() {
 
     xss_is_inert(&client, &payloads).await;
     full_flow(&client, "CNR-A-0001").await;
-    open_row(&client, "CNR-B-0002").await;
+    dermdesk_e2e::open_referral(&client, "CNR-B-0002").await;
     lock_and_unlock(&client).await;
 
     // The canary scan, with the app still running (its WAL and WebKit's caches as they are).

@@ -249,6 +249,18 @@ pub async fn connect(client: &Client, url: &str, code: &str) -> Result<(), Strin
 pub const CONNECT_NOTICE: &str = "(() => { const n = document.querySelector('#connect-notice'); \
      return document.querySelector('#connect-screen')?.open && !n.hidden && n.textContent; })()";
 
+/// Opens a referral from the worklist: clicks its row and waits until the detail shows it.
+pub async fn open_referral(client: &Client, referral_id: &str) {
+    click(client, &format!(".worklist-row[data-referral-id=\"{referral_id}\"]")).await;
+    wait_for(
+        client,
+        "the referral to open",
+        Duration::from_secs(30),
+        &format!("document.querySelector('#detail-content')?.dataset.referralId === '{referral_id}'"),
+    )
+    .await;
+}
+
 /// Has the hub on `port` revoke the device the window is enrolled as (its id read from the
 /// device dialog, as an operator would find it), then presses Sync now so the app finds out.
 /// Wait for the first sync to end before: while one runs, the Sync button stops it.
